@@ -33,6 +33,7 @@ class KernelRejection(Exception):
     """A request the kernel refuses before it reaches the vendor routes; the system renders it.
 
     kind: "unauthorized" | "rate_limited" | "unknown_version" | "fault" | "too_large" | "bad_request"
+          | "not_found" (no such route) | "method_not_allowed" | "internal" (a bug: render the vendor's 500)
     """
 
     def __init__(self, kind: str, message: str, status: int, **details: Any) -> None:
@@ -70,6 +71,9 @@ class MockSystem:
     action: Callable[[Tenant, dict[str, Any]], dict[str, Any]] | None = None
     # Signs webhook payloads the vendor's way: (body, secret, timestamp) -> headers.
     sign: Callable[[bytes, str, int], dict[str, str]] | None = None
+    # Paths (prefixes) that skip auth, e.g. docs.
+    # Vendor exception type -> handler (e.g. BillingError -> Stripe envelope), installed on the app.
+    exception_handlers: dict[type[Exception], Callable[..., Any]] = field(default_factory=dict)
     # Paths (prefixes) that skip auth, e.g. docs.
     public_prefixes: tuple[str, ...] = ("/openapi", "/docs", "/redoc")
     title: str = ""

@@ -1,0 +1,77 @@
+"""`lockstep` command line: serve one mock, bring the sandbox up, and (later) run scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lockstep.systems import SYSTEMS
+
+
+def _admin_token() -> str:
+    token = os.environ.get("LOCKSTEP_ADMIN_TOKEN")
+    if not token:
+        token = secrets.token_urlsafe(18)
+        os.environ["LOCKSTEP_ADMIN_TOKEN"] = token
+    return token
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from lockstep.runner import serve_one
+
+    entry = SYSTEMS[args.system]
+    token = _admin_token()
+    port = args.port or entry.port
+    print(f"lockstep {entry.name} mock on http://{args.host}:{port}  (admin token: {token})", flush=True)
+    return serve_one(entry, host=args.host, port=port, admin_token=token, state_file=args.state_file,
+                     seed=args.seed, demo=args.demo)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from lockstep.runner import up
+
+    token = _admin_token()
+    names = args.only or list(SYSTEMS)
+    unknown = [n for n in names if n not in SYSTEMS]
+    if unknown:
+        print(f"unknown system(s): {', '.join(unknown)}; known: {', '.join(SYSTEMS)}", file=sys.stderr)
+        return 2
+    state_files = {n: args.state_dir / f"{n}.json" for n in names} if args.state_dir else None
+    return up([SYSTEMS[n] for n in names], host=args.host, admin_token=token, demo=args.demo,
+              state_files=state_files, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lockstep", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve one mock system on a port")
+    serve.add_argument("system", choices=sorted(SYSTEMS))
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0, help="default: the system's standard port")
+    serve.add_argument("--state-file", type=Path, default=None, help="load at start, save at stop")
+    serve.add_argument("--seed", type=int, default=0)
+    serve.add_argument("--demo", action="store_true", help="seed a demo tenant")
+    serve.set_defaults(func=cmd_serve)
+
+    up = sub.add_parser("up", help="start the sandbox: every mock on its standard port")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--only", nargs="*", help="start only these systems")
+    up.add_argument("--demo", action="store_true", help="seed demo data and play the demo flow")
+    up.add_argument("--state-dir", type=Path, default=None, help="keep each system's state in DIR/<system>.json")
+    up.add_argument("--seed", type=int, default=0)
+    up.set_defaults(func=cmd_up)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
