@@ -41,7 +41,8 @@ class Tenant:
         self.rng = random.Random(f"{system.name}:{key}:{seed}")
         self.clock = SandboxClock(clock_start, runner=self._run_job)
         self.api_version = api_version or system.versions.default
-        self.limiter = RateLimiter(system.default_limits(), now=time.monotonic)
+        # Wall time, not monotonic: daily quotas need real day boundaries that survive a restart.
+        self.limiter = RateLimiter(system.default_limits(), now=wall)
         self.faults = FaultPlan([], seed=zlib.crc32(f"{key}:{seed}".encode()))
         self.webhooks = WebhookDispatcher(
             system=system.name,
