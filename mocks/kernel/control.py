@@ -91,6 +91,21 @@ class VersionConfig(BaseModel):
     api_version: str
 
 
+class ChaosConfig(BaseModel):
+    """Validated input for the dispatcher's chaos settings."""
+
+    duplicate_probability: float = Field(0.0, ge=0, le=1)
+    reorder_probability: float = Field(0.0, ge=0, le=1)
+    delay_ms: float | tuple[float, float] = 0.0
+    delay_probability: float = Field(1.0, ge=0, le=1)
+    hold_ms: float = Field(50.0, ge=0, le=60_000)
+
+    def to_chaos(self) -> WebhookChaos:
+        delay = list(self.delay_ms) if isinstance(self.delay_ms, tuple) else self.delay_ms
+        return WebhookChaos(self.duplicate_probability, self.reorder_probability, delay, self.delay_probability,
+                            self.hold_ms)
+
+
 class EndpointIn(BaseModel):
     url: str = Field(min_length=1)
     secret: str | None = None
@@ -272,8 +287,8 @@ def control_router(system: MockSystem, registry: TenantRegistry, guard: AdminGua
         return {"deleted": True, "id": endpoint_id}
 
     @admin.put("/tenants/{key}/webhooks/chaos")
-    async def set_chaos(tenant: TenantDep, body: WebhookChaos) -> dict[str, Any]:
-        tenant.webhooks.set_chaos(body)
+    async def set_chaos(tenant: TenantDep, body: ChaosConfig) -> dict[str, Any]:
+        tenant.webhooks.set_chaos(body.to_chaos())
         return body.model_dump()
 
     @admin.get("/tenants/{key}/deliveries")

@@ -48,13 +48,8 @@ class DeliveryRoutes:
         self._routes.pop(_norm(base_url), None)
 
     def match(self, url: str) -> str | None:
-        best: str | None = None
-        for prefix in self._routes:
-            if (url == prefix or url.startswith((prefix + "/", prefix + "?"))) and (
-                best is None or len(prefix) > len(best)
-            ):
-                best = prefix
-        return best
+        hits = [p for p in self._routes if url == p or url.startswith((p + "/", p + "?"))]
+        return max(hits, key=len, default=None)
 
     def transport_for(self, url: str) -> httpx.AsyncBaseTransport | None:
         prefix = self.match(url)
@@ -89,10 +84,7 @@ class WebhookChaos:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WebhookChaos:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if isinstance(known.get("delay_ms"), tuple):
-            known["delay_ms"] = list(known["delay_ms"])
-        return cls(**known)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -145,17 +137,9 @@ class Delivery:
 
 
 class WebhookDispatcher:
-    def __init__(
-        self,
-        *,
-        system: str,
-        sign: Signer | None,
-        wall: Callable[[], float],
-        rng: random.Random,
-        routes: DeliveryRoutes | None,
-        policy: RetryPolicy | None = None,
-        log_size: int = 10_000,
-    ) -> None:
+    def __init__(self, *, system: str, sign: Signer | None, wall: Callable[[], float], rng: random.Random,
+                 routes: DeliveryRoutes | None, policy: RetryPolicy | None = None,
+                 log_size: int = 10_000) -> None:
         self.system = system
         self.sign = sign
         self.wall = wall
@@ -218,8 +202,8 @@ class WebhookDispatcher:
             for d in self._queues.pop(endpoint_id, deque()):
                 d.status, d.next_attempt_at, d.error = "failed", None, "endpoint removed"
             task = self._workers.pop(endpoint_id, None)
-        if task is not None and not task.done() and not task.get_loop().is_closed():
-            task.get_loop().call_soon_threadsafe(task.cancel)
+        if task is not None:
+            _cancel(task)
         return True
 
     def get_endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
@@ -309,7 +293,7 @@ class WebhookDispatcher:
                 busy = [ep_id for ep_id, q in self._queues.items() if q]
             for ep_id in busy:
                 self._start_worker(ep_id)
-            tasks = [t for t in self._workers.values() if not t.done()]
+            tasks = [t for t in self._workers.values() if not t.done() and t.get_loop() is loop]
             if not tasks:
                 return self.pending_count() == 0
             remaining = deadline - loop.time()
@@ -320,8 +304,7 @@ class WebhookDispatcher:
     def close(self) -> None:
         """Cancels background work; queued deliveries stay pending (dump() keeps them)."""
         self._cancel_workers()
-        clients = [c for _, c in self._asgi_clients.values()] + ([self._http] if self._http else [])
-        self._http, self._asgi_clients = None, {}
+        clients = self._take_clients()
         loop = self._loop
         if loop is not None and not loop.is_closed():
             for client in clients:
@@ -329,11 +312,15 @@ class WebhookDispatcher:
 
     async def aclose(self) -> None:
         """close(), and wait for the HTTP connections to shut (call from the loop that delivered)."""
-        clients = [c for _, c in self._asgi_clients.values()] + ([self._http] if self._http else [])
-        self._http, self._asgi_clients = None, {}
+        clients = self._take_clients()
         self.close()
         for client in clients:
             await client.aclose()
+
+    def _take_clients(self) -> list[httpx.AsyncClient]:
+        clients = [c for _, c in self._asgi_clients.values()] + ([self._http] if self._http else [])
+        self._http, self._asgi_clients = None, {}
+        return clients
 
     # ---- snapshot --------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
@@ -384,9 +371,8 @@ class WebhookDispatcher:
         c, copy = self.chaos, None
         if c.duplicate_probability > 0 and self.rng.random() < c.duplicate_probability:
             d.chaos.append("duplicate")
-            self._seq["delivery"] += 1
-            copy = Delivery(f"whd_{self._seq['delivery']:08d}", d.event_id, d.event_type, d.endpoint_id,
-                            d.url, d.body, created_at=d.created_at, chaos=["duplicate"], duplicate_of=d.id)
+            copy = self._new_delivery(d.event_id, d.event_type, self._endpoints[d.endpoint_id], d.body)
+            copy.chaos, copy.duplicate_of = ["duplicate"], d.id
         if c.reorder_probability > 0 and self.rng.random() < c.reorder_probability:
             d.chaos.append("reorder")
             d.hold = True
@@ -426,8 +412,7 @@ class WebhookDispatcher:
     def _cancel_workers(self) -> None:
         workers, self._workers, self._arrivals = self._workers, {}, {}
         for task in workers.values():
-            if not task.done() and not task.get_loop().is_closed():
-                task.get_loop().call_soon_threadsafe(task.cancel)
+            _cancel(task)
 
     async def _run(self, ep_id: str) -> None:
         me = asyncio.current_task()
@@ -435,7 +420,8 @@ class WebhookDispatcher:
             while True:
                 with self._lock:
                     q = self._queues.get(ep_id)
-                    if not q:
+                    # A superseded worker (cancel still in flight) must not race its replacement.
+                    if not q or self._workers.get(ep_id) is not me:
                         return
                     d = q[0]
                 if d.hold:
@@ -520,6 +506,20 @@ class WebhookDispatcher:
             entry = (transport, httpx.AsyncClient(transport=transport))
             self._asgi_clients[id(transport)] = entry
         return entry[1]
+
+
+def _cancel(task: asyncio.Task[None]) -> None:
+    loop = task.get_loop()
+    if task.done() or loop.is_closed():
+        return
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if here is loop:
+        task.cancel()
+    else:
+        loop.call_soon_threadsafe(task.cancel)
 
 
 def _rng_state(rng: random.Random) -> list[Any]:

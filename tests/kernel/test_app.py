@@ -227,3 +227,15 @@ async def test_webhook_endpoint_registered_through_control_api_receives_signed_e
     assert len(received) == 1 and b"second" in received[0][0]
     assert received[0][1]["toy-signature"].startswith("t=")
     assert deliveries[0]["status"] == "delivered"
+
+
+async def test_webhook_chaos_is_validated_and_applied(client: httpx.AsyncClient) -> None:
+    await client.post("/things", json={"name": "x"}, headers=A)
+    bad = await client.put("/_sandbox/tenants/key_alpha/webhooks/chaos", json={"duplicate_probability": 2},
+                           headers=ADMIN)
+    assert bad.status_code == 400 and "duplicate_probability" in bad.json()["error"]["message"]
+    good = await client.put("/_sandbox/tenants/key_alpha/webhooks/chaos",
+                            json={"duplicate_probability": 1, "delay_ms": [1, 5]}, headers=ADMIN)
+    assert good.status_code == 200
+    tenant = client._transport.app.state.registry.get("key_alpha")  # type: ignore[attr-defined]
+    assert tenant.webhooks.dump()["chaos"]["duplicate_probability"] == 1

@@ -268,6 +268,29 @@ async def test_remove_endpoint_fails_its_queue() -> None:
     assert {d.status for d in made} == {"failed"} and rx.requests == []
 
 
+async def test_enqueue_from_a_worker_thread_is_handed_to_the_loop() -> None:
+    rx = Receiver()
+    arrived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    original = rx.handle
+
+    async def handle(request: Request) -> Response:
+        response = await original(request)
+        loop.call_soon(arrived.set)
+        return response
+
+    rx.handle = handle  # type: ignore[method-assign]
+    wh = make(rx)
+    wh.add_endpoint(URL, secret="s")
+    wh.enqueue("evt_0", "t", event(0))  # on the loop: the dispatcher learns which loop it runs on
+    assert await wh.drain(timeout=5)
+    arrived.clear()
+    # What a sync (threadpool) route does; no drain() afterwards, so only the hand-over can deliver it.
+    await asyncio.to_thread(wh.enqueue, "evt_1", "t", event(1))
+    await asyncio.wait_for(arrived.wait(), timeout=5)
+    assert rx.event_ids() == ["evt_0", "evt_1"]
+
+
 def test_enqueue_without_loop_stays_pending_then_drains() -> None:
     rx = Receiver()
     wh = make(rx)
