@@ -65,6 +65,12 @@ def _accepted(fn: Callable[..., Any]) -> frozenset[str]:
     return frozenset(inspect.signature(func).parameters)
 
 
+def call_with(fn: Callable[..., Any], params: Json) -> Any:
+    """Calls a model method with the keyword params it takes (others are this layer's business)."""
+    accepted = _accepted(fn)
+    return fn(**{k: v for k, v in params.items() if v is not None and k in accepted})
+
+
 def call_list(fn: Callable[..., list[Json]], params: Json, *, skip: tuple[str, ...] = ()) -> list[Json]:
     """Calls a model's list method with the filters it takes; applies range filters it does not take."""
     accepted = _accepted(fn)
@@ -83,8 +89,8 @@ def call_list(fn: Callable[..., list[Json]], params: Json, *, skip: tuple[str, .
 def _in_range(value: Any, bounds: Json) -> bool:
     if not isinstance(value, int | float):
         return False
-    return ((bounds.get("gt") is None or value > bounds["gt"]) and (bounds.get("gte") is None or value >= bounds["gte"])
-            and (bounds.get("lt") is None or value < bounds["lt"]) and (bounds.get("lte") is None or value <= bounds["lte"]))
+    checks = {"gt": value.__gt__, "gte": value.__ge__, "lt": value.__lt__, "lte": value.__le__}
+    return all(bounds.get(op) is None or checks[op](bounds[op]) for op in checks)
 
 
 def _state_method(ctx: Ctx, name: str) -> Callable[..., Any]:
@@ -227,16 +233,12 @@ def cancel_subscription(ctx: Ctx) -> Json:
 
 def list_subscriptions(ctx: Ctx) -> list[Json]:
     params = dict(ctx.params)
-    status = params.pop("status", None)
-    rows = call_list(ctx.state.list_subscriptions, {**params, "status": status}
-                     if "status" in _accepted(ctx.state.list_subscriptions) else params)
-    if "status" not in _accepted(ctx.state.list_subscriptions):
-        if status is None:
-            rows = [r for r in rows if r["status"] not in ("canceled", "incomplete_expired")]
-        elif status == "ended":
-            rows = [r for r in rows if r["status"] in ("canceled", "incomplete_expired")]
-        elif status != "all":
-            rows = [r for r in rows if r["status"] == status]
+    ended = params.get("status") == "ended"
+    if ended:
+        params["status"] = "all"
+    rows = call_list(ctx.state.list_subscriptions, params)
+    if ended:
+        rows = [r for r in rows if r["status"] in ("canceled", "incomplete_expired")]
     return rows
 
 
@@ -249,6 +251,10 @@ def create_invoice_item(ctx: Ctx) -> Json:
 
 def get_invoice_item(ctx: Ctx) -> Json:
     return ctx.state.get_invoice_item(_path(ctx, "invoiceitem"))
+
+
+def delete_invoice_item(ctx: Ctx) -> Json:
+    return ctx.state.delete_invoice_item(_path(ctx, "invoiceitem"))
 
 
 def list_invoice_items(ctx: Ctx) -> list[Json]:
@@ -289,7 +295,12 @@ def mark_uncollectible(ctx: Ctx) -> Json:
 
 
 def upcoming_invoice(ctx: Ctx) -> Json:
-    return ctx.state.upcoming_invoice(ctx.params)
+    params = dict(ctx.params)
+    if params.get("customer") is None:
+        raise BillingError("Missing required param: customer.", param="customer", code="parameter_missing")
+    if "subscription_proration_date" in params:
+        params["proration_date"] = params.pop("subscription_proration_date")
+    return call_with(ctx.state.upcoming_invoice, params)
 
 
 def create_preview(ctx: Ctx) -> Json:
@@ -298,17 +309,21 @@ def create_preview(ctx: Ctx) -> Json:
     details = params.pop("subscription_details", None) or {}
     if details.get("items") is not None:
         params["subscription_items"] = details["items"]
-    for key in ("proration_behavior", "proration_date", "cancel_at_period_end"):
-        if details.get(key) is not None:
-            params[f"subscription_{key}"] = details[key]
-    return ctx.state.upcoming_invoice(params)
+    if details.get("proration_behavior") is not None:
+        params["subscription_proration_behavior"] = details["proration_behavior"]
+    if details.get("proration_date") is not None:
+        params["subscription_proration_date"] = details["proration_date"]
+    if details.get("cancel_at_period_end") is not None:
+        params["subscription_cancel_at_period_end"] = details["cancel_at_period_end"]
+    ctx.params = params
+    return upcoming_invoice(ctx)
 
 
 # ---- test clocks --------------------------------------------------------------------------------------------------
 
 
 def create_test_clock(ctx: Ctx) -> Json:
-    return ctx.state.create_test_clock(ctx.params)
+    return ctx.state.create_test_clock(ctx.params["frozen_time"], ctx.params.get("name"))
 
 
 def get_test_clock(ctx: Ctx) -> Json:
@@ -457,6 +472,8 @@ OPS: list[Op] = [
        {"customer": Str(), "invoice": Str(), "pending": Bool(), "created": Range()}, "invoiceitem",
        "List invoice items", is_list=LIST),
     Op("GET", "/v1/invoiceitems/{invoiceitem}", get_invoice_item, {}, "invoiceitem", "Retrieve an invoice item"),
+    Op("DELETE", "/v1/invoiceitems/{invoiceitem}", delete_invoice_item, {}, "invoiceitem",
+       "Delete an invoice item", expandable=False),
     # invoices: the fixed paths come before /v1/invoices/{invoice}
     Op("POST", "/v1/invoices", create_invoice,
        {"customer": Str(), "auto_advance": Bool(), "collection_method": COLLECTION,

@@ -68,22 +68,22 @@ class BillingBase:
         raise NotImplementedError
 
     # --- clocks ----------------------------------------------------------------------------------------
-    def _clock(self, test_clock: str | None) -> SandboxClock:
+    def _clock(self, test_clock: str | None) -> SandboxClock | None:
+        """The clock an object lives on; None once its test clock was deleted (its jobs died with it)."""
         if test_clock is None:
             return self.clock
-        tc = self._test_clocks.get(test_clock)
-        if tc is None:
-            raise missing("test_clock", test_clock, "test_clock")
-        return tc
+        return self._test_clocks.get(test_clock)
 
     def _now(self, test_clock: str | None = None) -> int:
-        return self._clock(test_clock).now_int()
+        return (self._clock(test_clock) or self.clock).now_int()
 
     def _schedule(self, test_clock: str | None, at: int, kind: str, payload: dict[str, Any], key: str) -> None:
-        self._clock(test_clock).schedule(at, JOB_PREFIX + kind, payload, key=JOB_PREFIX + key)
+        clock = self._clock(test_clock)
+        if clock is not None:
+            clock.schedule(at, JOB_PREFIX + kind, payload, key=JOB_PREFIX + key)
 
     def _unschedule(self, test_clock: str | None, key: str) -> None:
-        clock = self._test_clocks.get(test_clock) if test_clock else self.clock
+        clock = self._clock(test_clock)
         if clock is not None:
             clock.cancel(JOB_PREFIX + key)
 

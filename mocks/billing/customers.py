@@ -78,7 +78,7 @@ class CustomersMixin(BillingBase):
                 updates[key] = params[key] if params[key] != "" else None
         if "balance" in params:
             updates["balance"] = int(params["balance"])
-        if "invoice_prefix" in params and params["invoice_prefix"]:
+        if params.get("invoice_prefix"):
             updates["invoice_prefix"] = str(params["invoice_prefix"])
         if "invoice_settings" in params:
             settings = copy.deepcopy(customer["invoice_settings"])

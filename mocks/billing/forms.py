@@ -247,7 +247,7 @@ class Enum(Spec):
         return {"type": "string", "enum": list(self.values)}
 
 
-class Any_(Spec):  # noqa: N801 - `Any` is taken by typing
+class Any_(Spec):
     def coerce(self, value: Any, name: str) -> Any:
         return value
 
@@ -341,7 +341,7 @@ class Range(Spec):
                            "additionalProperties": False}]}
 
 
-def Expand() -> Arr:  # noqa: N802 - reads like the other spec types
+def Expand() -> Arr:
     return Arr(Str(max_length=200), max_items=20)
 
 

@@ -123,7 +123,7 @@ class InvoicesMixin(BillingBase):
     def _new_invoice(self, customer: dict[str, Any], *, billing_reason: str, subscription: dict[str, Any] | None,
                      period_start: int, period_end: int, auto_advance: bool = True,
                      collection_method: str = "charge_automatically", description: str | None = None,
-                     days_until_due: int | None = None) -> dict[str, Any]:
+                     days_until_due: int | None = None, persist: bool = True) -> dict[str, Any]:
         now = self._now(customer["test_clock"])
         inv_id = self._new_id("invoice")
         currency = (subscription or {}).get("currency") or customer["currency"] or self.settings.default_currency
@@ -165,7 +165,7 @@ class InvoicesMixin(BillingBase):
             "total_discount_amounts": [], "total_excluding_tax": 0, "total_tax_amounts": [],
             "transfer_data": None, "webhooks_delivered_at": None,
         }
-        return self.store.put(invoice)
+        return self.store.put(invoice) if persist else invoice
 
     def _line(self, invoice: dict[str, Any], *, amount: int, description: str | None, period: dict[str, int],
               price: dict[str, Any] | None, quantity: int | None, type_: str, invoice_item: str | None = None,

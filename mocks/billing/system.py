@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from mocks.billing import api_routes
 from mocks.billing.api import build_router
-from mocks.billing.api_common import dumps, error_response, json_response
+from mocks.billing.api_common import dumps, error_response
 from mocks.billing.errors import API_ERROR, CARD_ERROR, IDEMPOTENCY_ERROR, INVALID_REQUEST, BillingError
 from mocks.billing.idempotency import IdempotencyStore
 from mocks.billing.openapi import operation_extra
@@ -183,7 +183,7 @@ def _state_class() -> type:
 _STATE_CLASS: type | None = None
 
 
-def BillingTenantState(**kwargs: Any) -> Any:  # noqa: N802 - a class, built lazily to avoid import cycles
+def BillingTenantState(**kwargs: Any) -> Any:
     global _STATE_CLASS
     if _STATE_CLASS is None:
         _STATE_CLASS = _state_class()
@@ -218,7 +218,7 @@ def make_new_state(versions: Any, settings: Any = None) -> Any:
 def billing_system(*, rate_limit: int | None = TEST_MODE_RATE, should_retry_429: bool = False,
                    settings: Any = None, max_body_bytes: int = 1_000_000) -> MockSystem:
     """The billing mock. `rate_limit=None` switches the default limit off; `settings` is a BillingSettings."""
-    from mocks.billing.seed import action, seed
+    from mocks.billing.api_sandbox import action, seed
 
     versions = billing_versions()
 
@@ -246,7 +246,3 @@ def billing_system(*, rate_limit: int | None = TEST_MODE_RATE, should_retry_429:
         title="Lockstep billing (Stripe-compatible)",
         max_body_bytes=max_body_bytes,
     )
-
-
-def _unused() -> None:  # keep json_response importable for callers that render ad-hoc bodies
-    json_response({})

@@ -73,7 +73,7 @@ def create_mock_app(
                 tmp.write_text(json.dumps(registry.dump()))
                 tmp.replace(state_file)
             for tenant in registry:
-                tenant.webhooks.close()
+                await tenant.webhooks.aclose()
 
     app = FastAPI(
         title=system.title or f"Lockstep {system.name} mock",

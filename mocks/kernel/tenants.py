@@ -62,6 +62,8 @@ class Tenant:
         self.clock = SandboxClock(self.clock_start, runner=self._run_job)
         self.rng = random.Random(f"{self.system.name}:{self.key}:{self.seed}")
         self.journal.clear()
+        # Webhooks still owed from the previous run must not leak into the next one.
+        self.webhooks.cancel_pending()
         self.webhooks.clear_log()
         self.state = self.system.new_state(self)
 
