@@ -14,7 +14,7 @@ from typing import Any
 from mocks.billing import forms
 from mocks.billing.api import Ctx, Op
 from mocks.billing.errors import BillingError, missing
-from mocks.billing.forms import Any_, Arr, Bool, Enum, Int, Metadata, Obj, Range, Str
+from mocks.billing.forms import Any_, Arr, Bool, Decimal, Enum, Int, Metadata, Obj, Range, Str
 
 __all__ = ["OPS"]
 
@@ -32,7 +32,7 @@ PAYMENT_BEHAVIOR = Enum("allow_incomplete", "default_incomplete", "error_if_inco
 COLLECTION = Enum("charge_automatically", "send_invoice")
 TAX_BEHAVIOR = Enum("exclusive", "inclusive", "unspecified")
 PRICE_DATA = Obj(currency=Str(), product=Str(), recurring=RECURRING, unit_amount=Int(minimum=0),
-                 unit_amount_decimal=Str(), tax_behavior=TAX_BEHAVIOR)
+                 unit_amount_decimal=Decimal(), tax_behavior=TAX_BEHAVIOR)
 INVOICE_SETTINGS = Obj(default_payment_method=Str(), footer=Str(), custom_fields=Any_(),
                        rendering_options=Any_())
 SUB_STATUS = Enum("active", "all", "canceled", "ended", "incomplete", "incomplete_expired", "past_due", "paused",
@@ -391,7 +391,7 @@ OPS: list[Op] = [
     # products
     Op("POST", "/v1/products", create_product,
        {**PRODUCT_FIELDS, "id": Str(), "default_price_data": Obj(
-           currency=Str(), unit_amount=Int(minimum=0), unit_amount_decimal=Str(), recurring=RECURRING,
+           currency=Str(), unit_amount=Int(minimum=0), unit_amount_decimal=Decimal(), recurring=RECURRING,
            tax_behavior=TAX_BEHAVIOR)}, "product", "Create a product", required=("name",)),
     Op("GET", "/v1/products", list_products,
        {"active": Bool(), "created": Range(), "ids": Arr(Str()), "shippable": Bool(), "url": Str()},
@@ -402,7 +402,7 @@ OPS: list[Op] = [
     Op("DELETE", "/v1/products/{id}", delete_product, {}, "product", "Delete a product", expandable=False),
     # prices
     Op("POST", "/v1/prices", create_price,
-       {"currency": Str(max_length=3), "unit_amount": Int(minimum=0), "unit_amount_decimal": Str(),
+       {"currency": Str(max_length=3), "unit_amount": Int(minimum=0), "unit_amount_decimal": Decimal(),
         "product": Str(), "product_data": Obj(name=Str(), active=Bool(), metadata=Metadata(),
                                                statement_descriptor=Str(), unit_label=Str(), tax_code=Str()),
         "recurring": RECURRING, "nickname": Str(), "lookup_key": Str(max_length=200),
@@ -465,7 +465,7 @@ OPS: list[Op] = [
        {"customer": Str(), "amount": Int(), "currency": Str(max_length=3), "description": Str(), "price": Str(),
         "quantity": Int(minimum=0), "unit_amount": Int(), "invoice": Str(), "subscription": Str(),
         "period": Obj(start=Int(), end=Int()), "metadata": Metadata(), "discountable": Bool(),
-        "price_data": Obj(currency=Str(), product=Str(), unit_amount=Int(), unit_amount_decimal=Str(),
+        "price_data": Obj(currency=Str(), product=Str(), unit_amount=Int(), unit_amount_decimal=Decimal(),
                           tax_behavior=TAX_BEHAVIOR)},
        "invoiceitem", "Create an invoice item", required=("customer",)),
     Op("GET", "/v1/invoiceitems", list_invoice_items,

@@ -31,7 +31,6 @@ class EventLog:
         event = {
             "id": new_id(self._rng, "event"),
             "object": "event",
-            "account": None,
             "api_version": None,
             "created": self._now(),
             "data": data,

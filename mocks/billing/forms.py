@@ -22,6 +22,7 @@ __all__ = [
     "Any_",
     "Arr",
     "Bool",
+    "Decimal",
     "Enum",
     "Expand",
     "Int",
@@ -213,6 +214,24 @@ class Int(Spec):
         if self.maximum is not None:
             out["maximum"] = self.maximum
         return out
+
+
+class Decimal(Spec):
+    """A decimal number sent as a string (`unit_amount_decimal=12.5`); kept as the string it was."""
+
+    def coerce(self, value: Any, name: str) -> Any:
+        value = _scalar(value, name, "decimal")
+        if value == "":
+            return None
+        text = value.strip()
+        body = text[1:] if text[:1] in "+-" else text
+        whole, _, frac = body.partition(".")
+        if not (whole or frac) or not (whole + frac).isascii() or not (whole + frac).isdigit() or len(body) > 30:
+            raise invalid(f"Invalid decimal: {value}", param=name)
+        return text
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
 
 
 class Bool(Spec):

@@ -85,6 +85,8 @@ class InvoicesMixin(BillingBase):
             "unit_amount": unit,
             "unit_amount_decimal": None if unit is None else str(unit),
         }
+        if subscription_item is None:
+            del item["subscription_item"]  # Stripe omits it (not nullable in the 2023-08-16 spec)
         self.store.put(item)
         self._emit("invoiceitem.created", item)
         return item
@@ -98,7 +100,7 @@ class InvoicesMixin(BillingBase):
         if invoice is not None and invoice["status"] != "draft":
             raise invalid("Invoice items on finalized invoices cannot be deleted.", code="invoice_not_editable")
         if invoice is not None:
-            invoice["lines"]["data"] = [ln for ln in invoice["lines"]["data"] if ln["invoice_item"] != item_id]
+            invoice["lines"]["data"] = [ln for ln in invoice["lines"]["data"] if ln.get("invoice_item") != item_id]
             self._recompute(invoice)
         self.store.remove("invoiceitem", item_id)
         self._emit("invoiceitem.deleted", item)
@@ -160,8 +162,8 @@ class InvoicesMixin(BillingBase):
                                    "voided_at": None},
             "subscription": subscription["id"] if subscription else None,
             "subscription_details": {"metadata": dict(subscription["metadata"]) if subscription else None},
-            "subscription_proration_date": None, "subtotal": 0, "subtotal_excluding_tax": 0, "tax": None,
-            "test_clock": customer["test_clock"], "threshold_reason": None, "total": 0,
+            "subtotal": 0, "subtotal_excluding_tax": 0, "tax": None,
+            "test_clock": customer["test_clock"], "total": 0,
             "total_discount_amounts": [], "total_excluding_tax": 0, "total_tax_amounts": [],
             "transfer_data": None, "webhooks_delivered_at": None,
         }
@@ -182,6 +184,9 @@ class InvoicesMixin(BillingBase):
             "subscription_item": subscription_item, "tax_amounts": [], "tax_rates": [], "type": type_,
             "unit_amount_excluding_tax": str(price["unit_amount"]) if price else None,
         }
+        for key in ("invoice_item", "subscription_item"):  # optional, not nullable: Stripe omits them
+            if line[key] is None:
+                del line[key]
         invoice["lines"]["data"].append(line)
         return line
 
@@ -189,7 +194,7 @@ class InvoicesMixin(BillingBase):
         item["invoice"] = invoice["id"]
         self._line(invoice, amount=item["amount"], description=item["description"], period=item["period"],
                    price=item["price"], quantity=item["quantity"], type_="invoiceitem", invoice_item=item["id"],
-                   subscription=item["subscription"], subscription_item=item["subscription_item"],
+                   subscription=item["subscription"], subscription_item=item.get("subscription_item"),
                    proration=item["proration"])
         self._recompute(invoice)
 

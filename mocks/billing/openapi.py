@@ -103,8 +103,18 @@ for _name in ("product", "webhook_endpoint", "test_helpers.test_clock"):
                        "deleted": {"type": "boolean", "enum": [True]}}}]}
 
 
-def _param_schema(spec: forms.Spec) -> Json:
-    return spec.schema()
+def _query_param(name: str, spec: forms.Spec, required: bool) -> Json:
+    """Stripe's query encoding: arrays as `name[]=a&name[]=b`, objects as `name[key]=v` (deepObject)."""
+    if isinstance(spec, forms.Arr):
+        return {"name": f"{name}[]", "in": "query", "required": required, "schema": spec.schema(),
+                "style": "form", "explode": True}
+    param: Json = {"name": name, "in": "query", "required": required, "schema": spec.schema()}
+    if isinstance(spec, forms.Obj | forms.Metadata):
+        param.update(style="deepObject", explode=True)
+    elif isinstance(spec, forms.Range):
+        # deepObject needs an object schema: document the `[gte]` form (a bare integer works too).
+        param.update(schema=spec.schema()["anyOf"][1], style="deepObject", explode=True)
+    return param
 
 
 def operation_extra(op: Any) -> Json:
@@ -132,12 +142,8 @@ def operation_extra(op: Any) -> Json:
         extra["requestBody"] = {"required": bool(op.required), "content": {"application/x-www-form-urlencoded": {
             "schema": body_schema, **({"encoding": encoding} if encoding else {})}}}
     else:
-        extra["parameters"] = path_params + [
-            {"name": name, "in": "query", "required": name in op.required, "schema": _param_schema(spec),
-             **({"style": "deepObject", "explode": True}
-                if isinstance(spec, forms.Obj | forms.Arr | forms.Metadata | forms.Range) else {})}
-            for name, spec in params.items()
-        ]
+        extra["parameters"] = path_params + [_query_param(name, spec, name in op.required)
+                                             for name, spec in params.items()]
     return extra
 
 

@@ -42,13 +42,12 @@ class PreviewMixin(BillingBase):
         invoice = self._new_invoice(cust, billing_reason="upcoming", subscription=sub, period_start=start,
                                     period_end=end, collection_method=sub["collection_method"] if sub
                                     else "charge_automatically", persist=False)
-        invoice.pop("id")
         invoice["lines"]["url"] = f"/v1/invoices/upcoming/lines?customer={cust['id']}"
         invoice["payments"]["url"] = "/v1/invoice_payments"
         for item in pending:
             self._line(invoice, amount=item["amount"], description=item["description"], period=item["period"],
                        price=item["price"], quantity=item["quantity"], type_="invoiceitem", invoice_item=item["id"],
-                       subscription=item["subscription"], subscription_item=item["subscription_item"],
+                       subscription=item["subscription"], subscription_item=item.get("subscription_item"),
                        proration=item["proration"])
         if sub is not None:
             items = sub["items"]["data"]
@@ -70,6 +69,7 @@ class PreviewMixin(BillingBase):
                            description=cycle_description(item, self._product_name),
                            period={"start": end, "end": next_end}, price=item["price"], quantity=item["quantity"],
                            type_="subscription", subscription=sub["id"], subscription_item=item["id"])
+        invoice.pop("id")  # Stripe's upcoming invoice has no id
         for line in invoice["lines"]["data"]:
             line["invoice"] = None
         self._recompute(invoice)

@@ -33,7 +33,7 @@ class Store:
         self._next = 0
 
     def put(self, obj: dict[str, Any]) -> dict[str, Any]:
-        kind = obj["object"]
+        kind = obj["object"].removeprefix("test_helpers.")
         if obj["id"] not in self.seq:
             self.seq[obj["id"]] = self._next
             self._next += 1

@@ -118,21 +118,20 @@ class SubscriptionUpdatesMixin(BillingBase):
             if new_items != old_items:
                 previous["items"] = copy.deepcopy(sub["items"])
                 prorate = behavior != "none" and sub["status"] != "trialing"
-                if _cadence(new_items[0]["price"]) != _cadence(old_items[0]["price"]):
+                reset = _cadence(new_items[0]["price"]) != _cadence(old_items[0]["price"])
+                if prorate:
                     # A new interval resets the billing cycle: credit unused time, bill a new period now.
-                    if prorate:
-                        prorations = proration_lines(old_items, [], sub["current_period_start"],
-                                                     sub["current_period_end"], now, self._product_name)
-                    self._reset_cycle(sub, now, previous)
-                    invoice_reason = "subscription_update"
-                elif prorate:
-                    prorations = proration_lines(old_items, new_items, sub["current_period_start"],
-                                                 sub["current_period_end"], at, self._product_name)
+                    prorations = proration_lines(old_items, [] if reset else new_items,
+                                                 sub["current_period_start"], sub["current_period_end"],
+                                                 now if reset else at, self._product_name)
                 for item in new_items:
                     item["current_period_start"] = sub["current_period_start"]
                     item["current_period_end"] = sub["current_period_end"]
                 sub["items"]["data"] = new_items
                 sub["items"]["total_count"] = len(new_items)
+                if reset:
+                    self._reset_cycle(sub, now, previous)
+                    invoice_reason = "subscription_update"
         if params.get("trial_end") == "now" and sub["status"] == "trialing":
             previous["trial_end"] = sub["trial_end"]
             previous["status"] = "trialing"
@@ -199,7 +198,8 @@ class SubscriptionUpdatesMixin(BillingBase):
         invoice = self._new_invoice(customer, billing_reason=reason, subscription=sub, period_start=now,
                                     period_end=now, collection_method=sub["collection_method"],
                                     days_until_due=sub["days_until_due"])
-        invoice["subscription_proration_date"] = proration_date
+        if proration_date is not None:
+            invoice["subscription_proration_date"] = proration_date
         for pending in self._pending_items(customer["id"], sub["id"]):
             if pending["subscription"] == sub["id"]:
                 self._add_item_to_invoice(invoice, pending)

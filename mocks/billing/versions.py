@@ -12,7 +12,10 @@ removes what it does not have:
 
 from __future__ import annotations
 
-from mocks.kernel.versions import AddOperation, ApiVersion, Remove, RemoveOperation, VersionRegistry
+from collections.abc import Callable
+from typing import Any
+
+from mocks.kernel.versions import AddOperation, ApiVersion, Custom, Remove, RemoveOperation, VersionRegistry
 
 __all__ = ["DEFAULT", "ENDIVE", "V2023", "billing_versions"]
 
@@ -41,6 +44,23 @@ PERIOD_FIELDS = ("current_period_start", "current_period_end")
 INVOICE_PAYMENT_FIELDS = ("payment_intent", "charge", "paid")
 
 
+# Optional fields 2023-08-16 omits when unset (its spec has them non-nullable); the internal model keeps null.
+OMITTED_WHEN_NULL = {
+    "line_item": ("invoice_item",),
+    "invoice": ("subscription_proration_date", "threshold_reason"),
+}
+
+
+def _drop_nulls(fields: tuple[str, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def render(data: dict[str, Any]) -> dict[str, Any]:
+        for name in fields:
+            if name in data and data[name] is None:
+                del data[name]
+        return data
+
+    return render
+
+
 def billing_versions() -> VersionRegistry:
     v2023 = ApiVersion(
         V2023,
@@ -49,6 +69,8 @@ def billing_versions() -> VersionRegistry:
         changes=[
             *(Remove("subscription_item", f) for f in PERIOD_FIELDS),
             Remove("invoice", "payments"),
+            *(Custom(obj, _drop_nulls(fields), None, f"{obj}: {', '.join(fields)} omitted when null",
+                     breaking=False) for obj, fields in OMITTED_WHEN_NULL.items()),
         ],
     )
     endive = ApiVersion(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import pytest
@@ -41,7 +42,7 @@ def test_visa_subscription_renews_three_times_with_calendar_periods():
         "subscription_create", "paid", 1000, True)
     assert state.get_payment_intent(first["payment_intent"])["status"] == "succeeded"
     boundaries = [ts(2026, 2, 1), ts(2026, 3, 1), ts(2026, 4, 1), ts(2026, 5, 1)]
-    for start, end in zip(boundaries, boundaries[1:], strict=False):
+    for start, end in itertools.pairwise(boundaries):
         state.advance_clock(start + 30 * 60)  # renewal draft exists, not yet finalized
         current = state.get_subscription(sub["id"])
         assert (current["current_period_start"], current["current_period_end"]) == (start, end)
