@@ -60,9 +60,7 @@ def make_engine(url: str) -> Engine:
         # One shared connection, or every pooled connection would see its own empty in-memory database.
         engine = create_engine(normalized, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
-        engine = create_engine(
-            normalized, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}
-        )
+        engine = create_engine(normalized, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
     _tune_sqlite(engine, in_memory=normalized == "sqlite://")
     return engine
 

@@ -20,10 +20,14 @@ def check_integrity(conn: Connection, t: Tables) -> list[Problem]:
     for loser, winner in sorted(edges.items()):
         missing = [side for side, cid in (("loser", loser), ("winner", winner)) if cid not in entity_of]
         if missing:
-            problems.append(Problem("dangling_alias", loser, f"alias {loser} -> {winner}: unknown {' and '.join(missing)}"))
+            detail = f"alias {loser} -> {winner}: unknown {' and '.join(missing)}"
+            problems.append(Problem("dangling_alias", loser, detail))
         elif entity_of[loser] != entity_of[winner]:
-            problems.append(Problem("entity_mismatch", loser,
-                                    f"alias {loser} ({entity_of[loser]}) -> {winner} ({entity_of[winner]})"))
+            problems.append(
+                Problem(
+                    "entity_mismatch", loser, f"alias {loser} ({entity_of[loser]}) -> {winner} ({entity_of[winner]})"
+                )
+            )
 
     reported: set[str] = set()
     for start in sorted(edges):
@@ -32,7 +36,7 @@ def check_integrity(conn: Connection, t: Tables) -> list[Problem]:
             path.append(current)
             current = edges[current]
         if current in path and current not in reported:
-            cycle = path[path.index(current):]
+            cycle = path[path.index(current) :]
             reported.update(cycle)
             problems.append(Problem("alias_cycle", min(cycle), " -> ".join([*cycle, cycle[0]])))
 
@@ -41,6 +45,7 @@ def check_integrity(conn: Connection, t: Tables) -> list[Problem]:
         if cid not in entity_of:
             problems.append(Problem("dangling_ref", cid, f"{system} {entity} {native_id!r} -> unknown {cid}"))
         elif entity_of[cid] != entity:
-            problems.append(Problem("entity_mismatch", cid,
-                                    f"{system} {entity} {native_id!r} linked to a {entity_of[cid]} id"))
+            problems.append(
+                Problem("entity_mismatch", cid, f"{system} {entity} {native_id!r} linked to a {entity_of[cid]} id")
+            )
     return problems

@@ -50,6 +50,7 @@ __all__ = [
     "MilestoneStatus",
     "Money",
     "OnboardingMilestone",
+    "Opportunity",
     "OpportunityStage",
     "Order",
     "OrderLine",

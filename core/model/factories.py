@@ -149,9 +149,9 @@ class AccountFactory(CanonicalFactory[Account]):
     domain = PostGenerated(lambda _n, v: _faker(v["country"]).domain_name())
     billing_email = PostGenerated(lambda _n, v: f"billing@{v['domain']}")
     tax_registration = PostGenerated(
-        lambda _n, v: _faker(v["country"]).numerify(_BY_COUNTRY[v["country"]].tax_format)
-        if v["country"] in _BY_COUNTRY
-        else None
+        lambda _n, v: (
+            _faker(v["country"]).numerify(_BY_COUNTRY[v["country"]].tax_format) if v["country"] in _BY_COUNTRY else None
+        )
     )
 
     @classmethod
@@ -197,8 +197,12 @@ class OpportunityFactory(CanonicalFactory[Opportunity]):
 
 def _order_lines(_name: str, values: dict[str, Any]) -> list[OrderLine]:
     return [
-        OrderLine(sku=sku, description=f"{sku} licence", quantity=_rng().randint(1, 50),
-                  unit_price=Money(amount_minor=price, currency=values["currency"]))
+        OrderLine(
+            sku=sku,
+            description=f"{sku} licence",
+            quantity=_rng().randint(1, 50),
+            unit_price=Money(amount_minor=price, currency=values["currency"]),
+        )
         for sku, price in _rng().sample(_PLANS, k=_rng().randint(1, 3))
     ]
 
@@ -251,8 +255,9 @@ class ContractFactory(CanonicalFactory[Contract]):
 
 def _sub_items(_name: str, values: dict[str, Any]) -> list[SubscriptionItem]:
     return [
-        SubscriptionItem(sku=sku, quantity=_rng().randint(1, 50),
-                         unit_amount=Money(amount_minor=price, currency=values["currency"]))
+        SubscriptionItem(
+            sku=sku, quantity=_rng().randint(1, 50), unit_amount=Money(amount_minor=price, currency=values["currency"])
+        )
         for sku, price in _rng().sample(_PLANS, k=_rng().randint(1, 2))
     ]
 
@@ -264,8 +269,14 @@ class SubscriptionFactory(CanonicalFactory[Subscription]):
 
     @classmethod
     def status(cls) -> SubscriptionStatus:
-        return _rng().choice([SubscriptionStatus.ACTIVE, SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING,
-                              SubscriptionStatus.PAST_DUE])
+        return _rng().choice(
+            [
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.TRIALING,
+                SubscriptionStatus.PAST_DUE,
+            ]
+        )
 
     @classmethod
     def current_period_start(cls) -> datetime:
@@ -276,8 +287,11 @@ class SubscriptionFactory(CanonicalFactory[Subscription]):
 
 def _invoice_lines(_name: str, values: dict[str, Any]) -> list[InvoiceLine]:
     return [
-        InvoiceLine(description=f"{sku} x seats", quantity=_rng().randint(1, 20),
-                    unit_amount=Money(amount_minor=price, currency=values["currency"]))
+        InvoiceLine(
+            description=f"{sku} x seats",
+            quantity=_rng().randint(1, 20),
+            unit_amount=Money(amount_minor=price, currency=values["currency"]),
+        )
         for sku, price in _rng().sample(_PLANS, k=_rng().randint(1, 3))
     ]
 
@@ -307,8 +321,9 @@ class InvoiceFactory(CanonicalFactory[Invoice]):
 
     due_date = PostGenerated(lambda _n, v: (v["issued_at"] + timedelta(days=30)).date())
     paid_at = PostGenerated(
-        lambda _n, v: v["issued_at"] + timedelta(days=_rng().randint(0, 29)) if v["status"] is InvoiceStatus.PAID
-        else None
+        lambda _n, v: (
+            v["issued_at"] + timedelta(days=_rng().randint(0, 29)) if v["status"] is InvoiceStatus.PAID else None
+        )
     )
 
 
@@ -328,9 +343,11 @@ class PaymentFactory(CanonicalFactory[Payment]):
         return _instant(90)
 
     failure_code = PostGenerated(
-        lambda _n, v: _rng().choice(("card_declined", "insufficient_funds", "expired_card"))
-        if v["status"] is PaymentStatus.FAILED
-        else None
+        lambda _n, v: (
+            _rng().choice(("card_declined", "insufficient_funds", "expired_card"))
+            if v["status"] is PaymentStatus.FAILED
+            else None
+        )
     )
 
 
@@ -394,9 +411,11 @@ class OnboardingMilestoneFactory(CanonicalFactory[OnboardingMilestone]):
         return (EPOCH + timedelta(days=_rng().randint(0, 90))).date()
 
     completed_at = PostGenerated(
-        lambda _n, v: v["created_at"] + timedelta(days=_rng().randint(1, 30))
-        if v["status"] is MilestoneStatus.COMPLETED
-        else None
+        lambda _n, v: (
+            v["created_at"] + timedelta(days=_rng().randint(1, 30))
+            if v["status"] is MilestoneStatus.COMPLETED
+            else None
+        )
     )
 
 
@@ -440,17 +459,22 @@ def build_customer(**account_fields: Any) -> Customer:
     account = AccountFactory.build(status=AccountStatus.ACTIVE, **account_fields)
     cur, acc = account.currency, account.id
     order = OrderFactory.build(account_id=acc, currency=cur, status=OrderStatus.APPROVED)
-    opportunity = OpportunityFactory.build(account_id=acc, stage=OpportunityStage.CLOSED_WON, probability=100,
-                                           amount=order.total)
+    opportunity = OpportunityFactory.build(
+        account_id=acc, stage=OpportunityStage.CLOSED_WON, probability=100, amount=order.total
+    )
     order = order.with_changes({"opportunity_id": opportunity.id}, at=order.updated_at)
-    contract = ContractFactory.build(account_id=acc, order_id=order.id, status=ContractStatus.ACTIVE,
-                                     total_value=order.total * 12)
-    subscription = SubscriptionFactory.build(account_id=acc, contract_id=contract.id, currency=cur,
-                                             status=SubscriptionStatus.ACTIVE)
-    invoice = InvoiceFactory.build(account_id=acc, subscription_id=subscription.id, currency=cur,
-                                   status=InvoiceStatus.PAID)
-    payment = PaymentFactory.build(account_id=acc, invoice_id=invoice.id, amount=invoice.total,
-                                   status=PaymentStatus.SUCCEEDED)
+    contract = ContractFactory.build(
+        account_id=acc, order_id=order.id, status=ContractStatus.ACTIVE, total_value=order.total * 12
+    )
+    subscription = SubscriptionFactory.build(
+        account_id=acc, contract_id=contract.id, currency=cur, status=SubscriptionStatus.ACTIVE
+    )
+    invoice = InvoiceFactory.build(
+        account_id=acc, subscription_id=subscription.id, currency=cur, status=InvoiceStatus.PAID
+    )
+    payment = PaymentFactory.build(
+        account_id=acc, invoice_id=invoice.id, amount=invoice.total, status=PaymentStatus.SUCCEEDED
+    )
     return Customer(
         account=account,
         contacts=[ContactFactory.build(account_id=acc) for _ in range(_rng().randint(1, 3))],

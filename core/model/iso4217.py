@@ -17,9 +17,27 @@ VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
 """
 CURRENCIES: frozenset[str] = frozenset(_CODES.split())
 
-_ZERO_DECIMAL = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split()
-_THREE_DECIMAL = "BHD IQD JOD KWD LYD OMR TND".split()
-_FOUR_DECIMAL = "CLF UYW".split()
+_ZERO_DECIMAL = {
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "ISK",
+    "JPY",
+    "KMF",
+    "KRW",
+    "PYG",
+    "RWF",
+    "UGX",
+    "UYI",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+}
+_THREE_DECIMAL = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
+_FOUR_DECIMAL = {"CLF", "UYW"}
 
 EXPONENTS: dict[str, int] = {
     **{code: 2 for code in CURRENCIES},

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import Response
+from starlette.routing import Route
 
 from mocks.billing import forms, lists
 from mocks.billing.api_common import dumps, error_response, raw_response
@@ -102,6 +103,21 @@ def resolver(state: Any) -> lists.Resolver:
     return resolve
 
 
+# Object types that never embed another typed object unless expanded: when a version declares no change
+# for them, rendering cannot change their responses, so the walk is skipped (a hot-path saving).
+FLAT_TYPES = frozenset({"customer", "product", "price", "payment_method", "payment_intent", "invoiceitem",
+                        "test_helpers.test_clock", "webhook_endpoint"})
+
+
+def flat_on(versions: VersionRegistry, obj: str) -> dict[str, bool]:
+    """Per version: whether responses of type `obj` come out unchanged (without expand)."""
+    out = {}
+    for name in versions.names():
+        changed = {getattr(c, "obj", None) for c in versions.get(name).changes}
+        out[name] = obj in FLAT_TYPES and obj not in changed
+    return out
+
+
 def all_params(op: Op) -> dict[str, forms.Spec]:
     params = dict(op.params)
     if op.is_list:
@@ -118,6 +134,7 @@ def endpoint(op: Op, versions: VersionRegistry) -> Callable[[Request], Any]:
     reads_body = method in ("POST", "DELETE")
     is_post = method == "POST"
     versioned = any(not versions.operation_exists(method, op.path, v) for v in versions.names())
+    flat = flat_on(versions, op.obj)
 
     async def route(request: Request) -> Response:
         scope = request.scope
@@ -151,7 +168,7 @@ def endpoint(op: Op, versions: VersionRegistry) -> Callable[[Request], Any]:
                                     {"Idempotent-Replayed": "true", "Idempotency-Key": key})
 
         ctx = Ctx(request, tenant, state, version, params, scope.get("path_params") or {})
-        status, body = run(op, ctx, versions)
+        status, body = run(op, ctx, versions, flat[version])
         extra = {"Idempotency-Key": key} if key else None
         if store is not None and key is not None:
             store.store(key, fp, status, body)
@@ -171,7 +188,7 @@ async def _run_after(tasks: list[Callable[[], Any]]) -> None:
             await result
 
 
-def run(op: Op, ctx: Ctx, versions: VersionRegistry) -> tuple[int, bytes]:
+def run(op: Op, ctx: Ctx, versions: VersionRegistry, flat: bool = False) -> tuple[int, bytes]:
     """Executes the handler; a BillingError becomes the stored/returned error (status, body)."""
     params = ctx.params
     expand = params.pop("expand", None) or []
@@ -186,20 +203,28 @@ def run(op: Op, ctx: Ctx, versions: VersionRegistry) -> tuple[int, bytes]:
             result = lists.expand(result, expand, resolver(ctx.state))
     except BillingError as exc:
         return exc.status, dumps(exc.body())
+    if flat and not expand:
+        return 200, dumps(result)
     return 200, dumps(versions.render(op.obj, result, ctx.version))
 
 
 def build_router(ops: list[Op], versions: VersionRegistry,
                  openapi_extra: Callable[[Op], Json] | None = None) -> APIRouter:
+    """Plain Starlette routes serve (no per-request dependency solving on the hot path); an APIRoute twin
+    of each, registered after them and so never reached, documents the operation in the app's OpenAPI."""
     router = APIRouter()
-    for op in ops:
+    endpoints = [(op, endpoint(op, versions)) for op in ops]
+    for op, route in endpoints:
+        router.routes.append(Route(op.path, route, methods=[op.method], name=route.__name__))
+    for op, route in endpoints:
         router.add_api_route(
             op.path,
-            endpoint(op, versions),
+            route,
             methods=[op.method],
             response_class=Response,
             summary=op.summary,
             openapi_extra=openapi_extra(op) if openapi_extra else None,
             tags=[op.path.split("/")[2]],
+            name=f"{route.__name__}_doc",
         )
     return router

@@ -350,8 +350,15 @@ def delete_test_clock(ctx: Ctx) -> Json:
 # ---- events ----------------------------------------------------------------------------------------------------------
 
 
+def _with_version(event: Json, version: str) -> Json:
+    # Events are rendered in the requested version, so that is the version they declare.
+    if event.get("api_version") is None:
+        event["api_version"] = version
+    return event
+
+
 def get_event(ctx: Ctx) -> Json:
-    return ctx.state.get_event(_path(ctx, "id"))
+    return _with_version(ctx.state.get_event(_path(ctx, "id")), ctx.version)
 
 
 def list_events(ctx: Ctx) -> list[Json]:
@@ -363,7 +370,7 @@ def list_events(ctx: Ctx) -> list[Json]:
         created_gte=created.get("gte"), created_gt=created.get("gt"),
         created_lte=created.get("lte"), created_lt=created.get("lt"),
     )
-    return rows
+    return [_with_version(e, ctx.version) for e in rows]
 
 
 # ---- webhook endpoints (live in the kernel's dispatcher) ------------------------------------------------------------

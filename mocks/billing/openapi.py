@@ -147,6 +147,18 @@ def operation_extra(op: Any) -> Json:
     return extra
 
 
+def extend_openapi(document: Json) -> None:
+    """Kernel hook: complete the app's generated document with billing's schemas and security."""
+    document.setdefault("components", {}).setdefault("schemas", {}).update(copy.deepcopy(COMPONENTS))
+    for path, path_item in document.get("paths", {}).items():
+        if path.startswith("/_sandbox"):
+            continue
+        for operation in path_item.values():
+            for param in operation.get("parameters", []):
+                param.setdefault("schema", {"type": "string"})
+    document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+
+
 def billing_openapi(version: str | None = None, *, app: Any = None) -> Json:
     """The billing document for `version` (default: the registry's default)."""
     from fastapi.openapi.utils import get_openapi

@@ -24,7 +24,7 @@ from mocks.billing.api import build_router
 from mocks.billing.api_common import dumps, error_response
 from mocks.billing.errors import API_ERROR, CARD_ERROR, IDEMPOTENCY_ERROR, INVALID_REQUEST, BillingError
 from mocks.billing.idempotency import IdempotencyStore
-from mocks.billing.openapi import operation_extra
+from mocks.billing.openapi import extend_openapi, operation_extra
 from mocks.billing.versions import billing_versions
 from mocks.kernel.ratelimit import RateLimitPolicy
 from mocks.kernel.system import KernelRejection, MockSystem
@@ -243,6 +243,7 @@ def billing_system(*, rate_limit: int | None = TEST_MODE_RATE, should_retry_429:
         action=action,
         sign=sign,
         exception_handlers={BillingError: handle_billing_error},
+        openapi_extend=extend_openapi,
         title="Lockstep billing (Stripe-compatible)",
         max_body_bytes=max_body_bytes,
     )

@@ -264,7 +264,7 @@ def coerce(f: FieldDef, value: Any, obj: str) -> Any:
         return None
     t = f.type
     if t in TEXT_TYPES:
-        if isinstance(value, bool) or isinstance(value, list | dict):
+        if isinstance(value, bool | list | dict):
             raise _bad_type(f, value)
         text = value if isinstance(value, str) else str(value)
         if text == "":

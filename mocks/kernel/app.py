@@ -119,6 +119,18 @@ def create_mock_app(
     app.add_exception_handler(RequestValidationError, invalid)
 
     versions = system.versions
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI caches the schema on the app; extend it once, the first time it is built.
+        if app.openapi_schema is None:
+            document = generate_openapi()
+            if system.openapi_extend is not None:
+                system.openapi_extend(document)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/openapi/{version}.json", include_in_schema=False)
     async def openapi_for_version(version: str) -> Response:

@@ -72,6 +72,8 @@ class MockSystem:
     # Signs webhook payloads the vendor's way: (body, secret, timestamp) -> headers.
     sign: Callable[[bytes, str, int], dict[str, str]] | None = None
     # Paths (prefixes) that skip auth, e.g. docs.
+    # Completes the generated OpenAPI document in place (component schemas, security schemes ...).
+    openapi_extend: Callable[[dict[str, Any]], None] | None = None
     # Vendor exception type -> handler (e.g. BillingError -> Stripe envelope), installed on the app.
     exception_handlers: dict[type[Exception], Callable[..., Any]] = field(default_factory=dict)
     # Paths (prefixes) that skip auth, e.g. docs.

@@ -117,7 +117,8 @@ async def test_responses_match_stripes_published_spec(client: httpx.AsyncClient)
     check("GET", "/v1/events", r)
     assert len(r.json()["data"]) > 10
     check("GET", "/v1/events/{id}", await client.get(f"/v1/events/{r.json()['data'][0]['id']}"))
-    check("DELETE", "/v1/subscriptions/{subscription_exposed_id}", await client.delete(f"/v1/subscriptions/{sub['id']}"))
+    check("DELETE", "/v1/subscriptions/{subscription_exposed_id}",
+          await client.delete(f"/v1/subscriptions/{sub['id']}"))
     check("DELETE", "/v1/products/{id}", await client.delete(f"/v1/products/{prod['id']}"))
     check("DELETE", "/v1/customers/{customer}", await client.delete(f"/v1/customers/{cus['id']}"))
     check("DELETE", "/v1/test_helpers/test_clocks/{test_clock}",

@@ -47,7 +47,7 @@ async def make_subscription(client: httpx.AsyncClient, **headers: str) -> dict:
     return resp.json()
 
 
-# ---- auth and versions ---------------------------------------------------------------------------------
+# ---- auth and versions -------------------------------------------------------------------------------------
 
 
 async def test_missing_and_bad_keys_get_stripe_401s(app) -> None:
@@ -107,7 +107,7 @@ async def test_upcoming_and_create_preview_exist_per_version(client) -> None:
     assert resp.status_code == 404
 
 
-# ---- CRUD, isolation, errors --------------------------------------------------------------------------------
+# ---- CRUD, isolation, errors -------------------------------------------------------------------------------
 
 
 async def test_customer_crud_and_headers(client) -> None:
@@ -188,7 +188,7 @@ async def test_rate_limit_is_429_with_stripe_shape() -> None:
     assert resp.headers["stripe-should-retry"] == "false"
 
 
-# ---- idempotency -------------------------------------------------------------------------------------------------
+# ---- idempotency -------------------------------------------------------------------------------------------
 
 
 async def test_idempotent_replay_and_mismatch(client) -> None:
@@ -219,7 +219,7 @@ async def test_idempotency_table_is_in_the_tenant_dump(app, client) -> None:
     assert again.headers["idempotent-replayed"] == "true"
 
 
-# ---- lists and expand -------------------------------------------------------------------------------------------------
+# ---- lists and expand --------------------------------------------------------------------------------------
 
 
 async def test_pagination_newest_first(client) -> None:
@@ -260,7 +260,7 @@ async def test_expand_paths(client) -> None:
     assert created.json()["latest_invoice"]["object"] == "invoice"
 
 
-# ---- webhook endpoints and events -------------------------------------------------------------------------------------
+# ---- webhook endpoints and events --------------------------------------------------------------------------
 
 
 async def test_webhook_endpoints_crud(client) -> None:
@@ -291,7 +291,7 @@ async def test_events_list_filters(client) -> None:
     only = (await client.get("/v1/events", params={"type": "customer.created"})).json()["data"]
     assert [e["type"] for e in only] == ["customer.created"]
     assert only[0]["data"]["object"]["id"] == cus["id"]
-    one = (await client.get(f"/v1/events/{only[0]['id']}")).json()
-    assert one["id"] == only[0]["id"]
+    one = (await client.get(f"/v1/events/{only[0]['id']}", headers={"Stripe-Version": ENDIVE})).json()
+    assert one["id"] == only[0]["id"] and one["api_version"] == ENDIVE
     later = (await client.get("/v1/events", params={"created[gt]": str(events[0]["created"])})).json()["data"]
     assert later == []

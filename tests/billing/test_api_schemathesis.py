@@ -38,7 +38,7 @@ def test_fuzzed_requests_never_5xx_and_responses_conform(version: str) -> None:
         if (operation.method.upper(), operation.path) in EXCLUDED:
             continue
 
-        @hypothesis.settings(max_examples=6, deadline=None, derandomize=True, database=None,
+        @hypothesis.settings(max_examples=10, deadline=None, derandomize=True, database=None,
                              suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
         @hypothesis.given(case=operation.as_strategy())
         def check(case: schemathesis.Case) -> None:
