@@ -6,7 +6,6 @@ times and its scheduled jobs use that clock; objects without one use the tenant'
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from mocks.billing.events import EventLog
 from mocks.billing.ids import new_id
 from mocks.billing.store import Store
 from mocks.kernel.clock import SandboxClock
+from mocks.kernel.data import clone
 
 JOB_PREFIX = "billing."
 
@@ -102,7 +102,7 @@ class BillingBase:
 
     @staticmethod
     def _out(obj: dict[str, Any]) -> dict[str, Any]:
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     @staticmethod
     def _apply_metadata(obj: dict[str, Any], metadata: Any) -> None:
@@ -128,6 +128,6 @@ class BillingBase:
         previous: dict[str, Any] = {}
         for key, value in updates.items():
             if obj.get(key) != value:
-                previous[key] = copy.deepcopy(obj.get(key))
+                previous[key] = clone(obj.get(key))
                 obj[key] = value
         return previous

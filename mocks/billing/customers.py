@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mocks.billing.base import BillingBase, advancing_error
 from mocks.billing.errors import invalid
 from mocks.billing.ids import random_token
+from mocks.kernel.data import clone
 
 _PLAIN_FIELDS = ("email", "name", "description", "phone", "address", "shipping", "preferred_locales")
 
@@ -81,7 +81,7 @@ class CustomersMixin(BillingBase):
         if params.get("invoice_prefix"):
             updates["invoice_prefix"] = str(params["invoice_prefix"])
         if "invoice_settings" in params:
-            settings = copy.deepcopy(customer["invoice_settings"])
+            settings = clone(customer["invoice_settings"])
             incoming = params["invoice_settings"] or {}
             if "default_payment_method" in incoming:
                 pm_id = incoming["default_payment_method"] or None
@@ -111,7 +111,7 @@ class CustomersMixin(BillingBase):
                 self._end_subscription(sub, reason="cancellation_requested")
         for pm in self.store.select("payment_method", lambda p: p["customer"] == customer_id):
             pm["customer"] = None
-        snapshot = copy.deepcopy(customer)
+        snapshot = clone(customer)
         customer.clear()
         customer.update({"id": customer_id, "object": "customer", "deleted": True,
                          "created": snapshot["created"], "test_clock": snapshot["test_clock"]})

@@ -6,13 +6,13 @@ using `created[gte]=<now>` see them) and carry a deep copy of the object at that
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 from typing import Any
 
 from mocks.billing.errors import missing
 from mocks.billing.ids import new_id
+from mocks.kernel.data import clone
 
 
 class EventLog:
@@ -25,9 +25,9 @@ class EventLog:
         self._by_id: dict[str, dict[str, Any]] = {}
 
     def emit(self, type_: str, obj: dict[str, Any], previous: dict[str, Any] | None = None) -> dict[str, Any]:
-        data: dict[str, Any] = {"object": copy.deepcopy(obj)}
+        data: dict[str, Any] = {"object": clone(obj)}
         if previous is not None:
-            data["previous_attributes"] = copy.deepcopy(previous)
+            data["previous_attributes"] = clone(previous)
         event = {
             "id": new_id(self._rng, "event"),
             "object": "event",
@@ -42,14 +42,14 @@ class EventLog:
         self.events.append(event)
         self._by_id[event["id"]] = event
         if self.publish is not None:
-            self.publish(copy.deepcopy(event))
+            self.publish(clone(event))
         return event
 
     def get(self, event_id: str) -> dict[str, Any]:
         event = self._by_id.get(event_id)
         if event is None:
             raise missing("event", event_id)
-        return copy.deepcopy(event)
+        return clone(event)
 
     def list(
         self,
@@ -76,14 +76,14 @@ class EventLog:
                 continue
             if created_lt is not None and created >= created_lt:
                 continue
-            out.append(copy.deepcopy(event))
+            out.append(clone(event))
         return out
 
     def dump(self) -> list[dict[str, Any]]:
-        return copy.deepcopy(self.events)
+        return clone(self.events)
 
     def load(self, events: list[dict[str, Any]]) -> None:
-        self.events = copy.deepcopy(events)
+        self.events = clone(events)
         self._by_id = {e["id"]: e for e in self.events}
 
 

@@ -7,9 +7,10 @@ Stripe never shows (a test card's behaviour, an invoice's dunning bookkeeping).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from mocks.kernel.data import clone
 
 KINDS = (
     "customer",
@@ -60,12 +61,12 @@ class Store:
         return sorted(rows, key=lambda o: (o.get("created") or 0, self.seq.get(o["id"], 0)), reverse=True)
 
     def dump(self) -> dict[str, Any]:
-        return copy.deepcopy(
+        return clone(
             {"objects": self.objects, "seq": self.seq, "private": self.private, "next": self._next}
         )
 
     def load(self, data: dict[str, Any]) -> None:
-        data = copy.deepcopy(data)
+        data = clone(data)
         self.objects = {kind: dict(data.get("objects", {}).get(kind, {})) for kind in KINDS}
         self.seq = dict(data.get("seq", {}))
         self.private = dict(data.get("private", {}))

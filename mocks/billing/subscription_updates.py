@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mocks.billing.base import BillingBase
 from mocks.billing.errors import invalid
 from mocks.billing.periods import add_interval
 from mocks.billing.proration import cycle_description, proration_lines
+from mocks.kernel.data import clone
 
 PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
 _ENDED = ("canceled", "incomplete_expired")
@@ -66,7 +66,7 @@ class SubscriptionUpdatesMixin(BillingBase):
 
     def _apply_item_changes(self, sub: dict[str, Any], items_param: list[dict[str, Any]], now: int,
                             preview: bool = False) -> list[dict[str, Any]]:
-        result = copy.deepcopy(sub["items"]["data"])
+        result = clone(sub["items"]["data"])
         for idx, spec in enumerate(items_param or []):
             item_id = spec.get("id")
             if item_id:
@@ -113,10 +113,10 @@ class SubscriptionUpdatesMixin(BillingBase):
             if sub["status"] == "incomplete":
                 raise invalid("You cannot update a subscription in `incomplete` status in a way that results "
                               "in a new invoice or invoice items.", "items")
-            old_items = copy.deepcopy(sub["items"]["data"])
+            old_items = clone(sub["items"]["data"])
             new_items = self._apply_item_changes(sub, params["items"], now)
             if new_items != old_items:
-                previous["items"] = copy.deepcopy(sub["items"])
+                previous["items"] = clone(sub["items"])
                 prorate = behavior != "none" and sub["status"] != "trialing"
                 reset = _cadence(new_items[0]["price"]) != _cadence(old_items[0]["price"])
                 if prorate:
