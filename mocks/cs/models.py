@@ -161,7 +161,7 @@ class CSState:
         return out
 
     def _match(self, row: Record, keys: list[str]) -> str | None:
-        if False:
+        if keys == ["ExternalId"]:
             return self.company_by_ext.get(row["ExternalId"])
         if keys == ["Gsid"]:
             gsid = row["Gsid"]

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from fastapi import Request
 from starlette.responses import Response
@@ -52,6 +53,18 @@ async def handle_version_error(request: Request, exc: Exception) -> Response:
                                                                  f"({exc.message})", field=exc.field))
 
 
+def extend_openapi(document: dict[str, Any]) -> None:
+    """Kernel hook: the access-key security scheme; no 422s (validation failures are Gainsight 400s)."""
+    document.setdefault("components", {})["securitySchemes"] = {
+        "accesskey": {"type": "apiKey", "in": "header", "name": "accesskey"}}
+    for path, item in document.get("paths", {}).items():
+        if path.startswith("/_sandbox"):
+            continue
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+            operation["security"] = [{"accesskey": []}]
+
+
 def cs_system(*, limits: list[RateLimitPolicy] | None = None) -> MockSystem:
     return MockSystem(
         name="cs",
@@ -67,4 +80,5 @@ def cs_system(*, limits: list[RateLimitPolicy] | None = None) -> MockSystem:
         sign=sign,
         exception_handlers={CSError: handle_cs_error, VersionParseError: handle_version_error},
         title="Lockstep CS mock (Gainsight-style)",
+        openapi_extend=extend_openapi,
     )

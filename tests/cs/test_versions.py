@@ -82,3 +82,8 @@ async def test_openapi_per_version_shows_the_drift(client: httpx.AsyncClient) ->
     diff = {(d["op"], d["obj"], d["field"]) for d in cs_versions().diff("v1", "v2")}
     assert ("rename", "company", "CSM") in diff and ("enum_change", "company", "Stage") in diff
     assert (await client.get("/openapi/v3.json")).status_code == 404
+    assert v2["components"]["securitySchemes"]["accesskey"] == {"type": "apiKey", "in": "header",
+                                                               "name": "accesskey"}
+    query_op = v2["paths"]["/v1/data/objects/query/Company"]["post"]
+    assert query_op["security"] == [{"accesskey": []}] and "422" not in query_op["responses"]
+    assert {"400", "401", "429"} <= set(query_op["responses"])
