@@ -184,7 +184,7 @@ def run_action(tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
         obj_name, rid, fields = _need(body, "object", "id", "fields")
         obj = _object(state, obj_name)
         changed = _crm_errors(lambda: state.update(obj, rid, fields, origin=UI_ORIGIN))
-        return {"id": state.records[obj][state.get(obj, rid)["Id"]]["Id"], "changedFields": changed}
+        return {"id": state.get(obj, rid)["Id"], "changedFields": changed}
     if kind == "delete":
         obj_name, rid = _need(body, "object", "id")
         return {"deleted": _crm_errors(lambda: state.delete(_object(state, obj_name), rid, origin=UI_ORIGIN))}

@@ -112,14 +112,18 @@ def build_router(versions: VersionRegistry) -> APIRouter:
         return dumps([{"label": LABELS.get(v, v), "url": f"/services/data/v{v}", "version": v}
                       for v in versions.names()])
 
-    @router.get(base, responses={200: {"model": doc.Resources}, **doc.COMMON}, summary="Resources of a version")
-    async def resources(request: Request, api_version: str = doc.version_param()) -> Response:
+    @router.get(base, openapi_extra=doc.params(), responses={200: {"model": doc.Resources}, **doc.COMMON},
+                summary="Resources of a version")
+    async def resources(request: Request) -> Response:
+        api_version = request.path_params["api_version"]
         tenant_state(request, api_version)
         prefix = f"/services/data/v{api_version}"
         return dumps({name: f"{prefix}/{name}" for name in ("sobjects", "query", "queryAll", "limits")})
 
-    @router.get(base + "/limits", responses={200: {"model": doc.Limits}, **doc.COMMON}, summary="Org limits")
-    async def limits(request: Request, api_version: str = doc.version_param()) -> Response:
+    @router.get(base + "/limits", openapi_extra=doc.params(), responses={200: {"model": doc.Limits}, **doc.COMMON},
+                summary="Org limits")
+    async def limits(request: Request) -> Response:
+        api_version = request.path_params["api_version"]
         state = tenant_state(request, api_version)
         usage = state.tenant.limiter.usage()
         out = {}
@@ -131,16 +135,20 @@ def build_router(versions: VersionRegistry) -> APIRouter:
         out["DailyBulkApiBatches"] = {"Max": 15000, "Remaining": 15000}
         return dumps(out)
 
-    @router.get(base + "/sobjects", responses={200: {"model": doc.DescribeGlobal}, **doc.COMMON},
+    @router.get(base + "/sobjects", openapi_extra=doc.params(), responses={200: {"model": doc.DescribeGlobal},
+                **doc.COMMON},
                 summary="Describe global")
-    async def describe_global(request: Request, api_version: str = doc.version_param()) -> Response:
+    async def describe_global(request: Request) -> Response:
+        api_version = request.path_params["api_version"]
         tenant_state(request, api_version)
         return dumps({"encoding": "UTF-8", "maxBatchSize": 200,
                       "sobjects": [_object_summary(name, api_version) for name in OBJECTS]})
 
-    @router.get(base + "/sobjects/{sobject}", responses={200: {"model": dict[str, Any]}, **doc.COMMON},
+    @router.get(base + "/sobjects/{sobject}", openapi_extra=doc.params("sobject"),
+                responses={200: {"model": dict[str, Any]}, **doc.COMMON},
                 summary="sObject basic information")
-    async def sobject_info(request: Request, sobject: str, api_version: str = doc.version_param()) -> Response:
+    async def sobject_info(request: Request) -> Response:
+        api_version, sobject = _path(request, "api_version", "sobject")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         recent = sorted((r for r in state.records[obj].values() if not r["IsDeleted"]),
@@ -148,9 +156,11 @@ def build_router(versions: VersionRegistry) -> APIRouter:
         return dumps({"objectDescribe": _object_summary(obj, api_version),
                       "recentItems": [wire(obj, r, api_version, ["Id", "Name"]) for r in recent]})
 
-    @router.get(base + "/sobjects/{sobject}/describe", responses={200: {"model": doc.Describe}, **doc.COMMON},
+    @router.get(base + "/sobjects/{sobject}/describe", openapi_extra=doc.params("sobject"),
+                responses={200: {"model": doc.Describe}, **doc.COMMON},
                 summary="Describe an sObject")
-    async def describe(request: Request, sobject: str, api_version: str = doc.version_param()) -> Response:
+    async def describe(request: Request) -> Response:
+        api_version, sobject = _path(request, "api_version", "sobject")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         fields = []
@@ -160,28 +170,32 @@ def build_router(versions: VersionRegistry) -> APIRouter:
         return dumps({**_object_summary(obj, api_version), "fields": fields})
 
     # ---- records -------------------------------------------------------------------------------------
-    @router.post(base + "/sobjects/{sobject}", status_code=201, openapi_extra=doc.json_body(),
+    @router.post(base + "/sobjects/{sobject}", status_code=201, openapi_extra=doc.params("sobject", body=True),
                  responses={201: {"model": doc.SaveResult}, **doc.COMMON}, summary="Create a record")
-    async def create(request: Request, sobject: str, api_version: str = doc.version_param()) -> Response:
+    async def create(request: Request) -> Response:
+        api_version, sobject = _path(request, "api_version", "sobject")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         data = await body_of(request, state, obj, api_version, True)
         record = state.create(obj, data)
         return dumps({"id": record["Id"], "success": True, "errors": []}, 201)
 
-    @router.get(base + "/sobjects/{sobject}/{record_id}", responses={200: {"model": doc.SObjectOut}, **doc.COMMON},
+    @router.get(base + "/sobjects/{sobject}/{record_id}", openapi_extra=doc.params("sobject", "record_id",
+                query=("fields",)), responses={200: {"model": doc.SObjectOut}, **doc.COMMON},
                 summary="Read a record")
-    async def read(request: Request, sobject: str, record_id: str, fields: str | None = None,
-                   api_version: str = doc.version_param()) -> Response:
+    async def read(request: Request) -> Response:
+        api_version, sobject, record_id = _path(request, "api_version", "sobject", "record_id")
+        fields = request.query_params.get("fields")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         record = state.get(obj, record_id)
         return dumps(wire(obj, record, api_version, _field_list(state, obj, fields)))
 
-    @router.patch(base + "/sobjects/{sobject}/{record_id}", status_code=204, openapi_extra=doc.json_body(),
+    @router.patch(base + "/sobjects/{sobject}/{record_id}", status_code=204,
+                  openapi_extra=doc.params("sobject", "record_id", body=True),
                   responses={204: {"description": "Updated"}, **doc.COMMON}, summary="Update a record")
-    async def update(request: Request, sobject: str, record_id: str,
-                     api_version: str = doc.version_param()) -> Response:
+    async def update(request: Request) -> Response:
+        api_version, sobject, record_id = _path(request, "api_version", "sobject", "record_id")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         data = await body_of(request, state, obj, api_version, False)
@@ -189,18 +203,22 @@ def build_router(versions: VersionRegistry) -> APIRouter:
         return Response(status_code=204)
 
     @router.delete(base + "/sobjects/{sobject}/{record_id}", status_code=204,
+                   openapi_extra=doc.params("sobject", "record_id"),
                    responses={204: {"description": "Deleted"}, **doc.COMMON}, summary="Delete a record")
-    async def delete(request: Request, sobject: str, record_id: str,
-                     api_version: str = doc.version_param()) -> Response:
+    async def delete(request: Request) -> Response:
+        api_version, sobject, record_id = _path(request, "api_version", "sobject", "record_id")
         state = tenant_state(request, api_version)
         state.delete(object_of(state, sobject), record_id)
         return Response(status_code=204)
 
     @router.get(base + "/sobjects/{sobject}/{ext_field}/{ext_value}",
+                openapi_extra=doc.params("sobject", "ext_field", "ext_value", query=("fields",)),
                 responses={200: {"model": doc.SObjectOut}, 300: {"model": doc.Urls}, **doc.COMMON},
                 summary="Read a record by external id")
-    async def read_external(request: Request, sobject: str, ext_field: str, ext_value: str,
-                            fields: str | None = None, api_version: str = doc.version_param()) -> Response:
+    async def read_external(request: Request) -> Response:
+        api_version, sobject, ext_field, ext_value = _path(request, "api_version", "sobject", "ext_field",
+                                                           "ext_value")
+        fields = request.query_params.get("fields")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         _, hits = state.find_external(obj, ext_field, ext_value)
@@ -210,12 +228,14 @@ def build_router(versions: VersionRegistry) -> APIRouter:
             raise MultipleMatches(obj, hits)
         return dumps(wire(obj, state.records[obj][hits[0]], api_version, _field_list(state, obj, fields)))
 
-    @router.patch(base + "/sobjects/{sobject}/{ext_field}/{ext_value}", openapi_extra=doc.json_body(),
+    @router.patch(base + "/sobjects/{sobject}/{ext_field}/{ext_value}",
+                  openapi_extra=doc.params("sobject", "ext_field", "ext_value", body=True),
                   responses={201: {"model": doc.SaveResult}, 204: {"description": "Updated"},
                              300: {"model": doc.Urls}, **doc.COMMON},
                   summary="Upsert by external id")
-    async def upsert(request: Request, sobject: str, ext_field: str, ext_value: str,
-                     api_version: str = doc.version_param()) -> Response:
+    async def upsert(request: Request) -> Response:
+        api_version, sobject, ext_field, ext_value = _path(request, "api_version", "sobject", "ext_field",
+                                                           "ext_value")
         state = tenant_state(request, api_version)
         obj = object_of(state, sobject)
         data = await body_of(request, state, obj, api_version, False)
@@ -244,21 +264,24 @@ def build_router(versions: VersionRegistry) -> APIRouter:
 
     query_doc = {200: {"model": doc.QueryResult}, **doc.COMMON}
 
-    @router.get(base + "/query", responses=query_doc, summary="SOQL query")
-    async def query(request: Request, q: str | None = None, api_version: str = doc.version_param()) -> Response:
-        return run(request, api_version, q, False)
+    @router.get(base + "/query", responses=query_doc, openapi_extra=doc.params(query=("q",)), summary="SOQL query")
+    async def query(request: Request) -> Response:
+        return run(request, request.path_params["api_version"], request.query_params.get("q"), False)
 
-    @router.get(base + "/queryAll", responses=query_doc, summary="SOQL query including deleted and merged rows")
-    async def query_all(request: Request, q: str | None = None, api_version: str = doc.version_param()) -> Response:
-        return run(request, api_version, q, True)
+    @router.get(base + "/queryAll", responses=query_doc, openapi_extra=doc.params(query=("q",)),
+                summary="SOQL query including deleted and merged rows")
+    async def query_all(request: Request) -> Response:
+        return run(request, request.path_params["api_version"], request.query_params.get("q"), True)
 
-    @router.get(base + "/query/{locator}", responses=query_doc, summary="Next page of a query")
-    async def query_more(request: Request, locator: str, api_version: str = doc.version_param()) -> Response:
-        return more(request, api_version, locator)
+    @router.get(base + "/query/{locator}", responses=query_doc, openapi_extra=doc.params("locator"),
+                summary="Next page of a query")
+    async def query_more(request: Request) -> Response:
+        return more(request, *_path(request, "api_version", "locator"))
 
-    @router.get(base + "/queryAll/{locator}", responses=query_doc, summary="Next page of a queryAll")
-    async def query_all_more(request: Request, locator: str, api_version: str = doc.version_param()) -> Response:
-        return more(request, api_version, locator)
+    @router.get(base + "/queryAll/{locator}", responses=query_doc,
+                openapi_extra=doc.params("locator"), summary="Next page of a queryAll")
+    async def query_all_more(request: Request) -> Response:
+        return more(request, *_path(request, "api_version", "locator"))
 
     # Salesforce ignores a trailing slash (simple-salesforce POSTs to ".../sobjects/Account/"): serve it
     # directly rather than through a redirect that would cost the caller a second API call.
@@ -267,6 +290,11 @@ def build_router(versions: VersionRegistry) -> APIRouter:
             router.add_api_route(route.path + "/", route.endpoint, methods=list(route.methods),
                                  status_code=route.status_code, include_in_schema=False)
     return router
+
+
+def _path(request: Request, *names: str) -> tuple[str, ...]:
+    params = request.path_params
+    return tuple(params[n] for n in names)
 
 
 def _field_list(state: CrmState, obj: str, fields: str | None) -> list[str] | None:

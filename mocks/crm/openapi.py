@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import Path
 from pydantic import BaseModel, ConfigDict, RootModel
 
 from mocks.crm.schema import STAGE_NAMES
@@ -134,10 +133,16 @@ COMMON = {400: ERR, 401: ERR, 403: ERR, 404: ERR}
 SObjectOut = Account | Contact | Opportunity | Lead
 
 
-def version_param() -> Any:
-    return Path(description="API version, e.g. 60.0", json_schema_extra={"enum": list(VERSION_NAMES)})
-
-
-def json_body(required: bool = True) -> dict[str, Any]:
-    return {"requestBody": {"required": required, "content": {"application/json": {
-        "schema": {"type": "object", "additionalProperties": True}}}}}
+def params(*path: str, query: tuple[str, ...] = (), body: bool = False) -> dict[str, Any]:
+    """OpenAPI parameters of a route whose handler reads `request.path_params` itself (no per-request
+    parameter validation by FastAPI: the hot path stays plain)."""
+    out: list[dict[str, Any]] = [{"name": "api_version", "in": "path", "required": True,
+                                  "description": "API version, e.g. 60.0",
+                                  "schema": {"type": "string", "enum": list(VERSION_NAMES)}}]
+    out += [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in path]
+    out += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}} for name in query]
+    extra: dict[str, Any] = {"parameters": out}
+    if body:
+        extra["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"type": "object", "additionalProperties": True}}}}
+    return extra

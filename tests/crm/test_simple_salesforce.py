@@ -115,7 +115,8 @@ def test_query_all_pages_through_more_than_2000_rows(server: ServerThread, tls: 
     token = "00D5j000000PAGING!AQ"
     sf = client_for(server, ca, token)
     sf.query("SELECT COUNT() FROM Account")  # provisions the tenant
-    httpx.post(f"{https(server)}/_sandbox/tenants/{token}/seed", headers=ADMIN, verify=ssl.create_default_context(cafile=ca), timeout=60, json={
+    httpx.post(f"{https(server)}/_sandbox/tenants/{token}/seed", headers=ADMIN,
+               verify=ssl.create_default_context(cafile=ca), timeout=60, json={
         "demo": {"accounts": 2500, "contacts_per_account": 0, "opportunities_per_account": 0, "leads": 0}})
     first = sf.query("SELECT Id, Name FROM Account")
     assert first["totalSize"] == 2500 and first["done"] is False and len(first["records"]) == 2000
@@ -131,7 +132,8 @@ def test_spent_quota_raises_refused_request(server: ServerThread, tls: tuple[str
     token = "00D5j000000QUOTA!AQ"
     sf = client_for(server, ca, token)
     sf.query("SELECT COUNT() FROM Account")
-    httpx.put(f"{https(server)}/_sandbox/tenants/{token}/limits", headers=ADMIN, verify=ssl.create_default_context(cafile=ca), json={"policies": [
+    httpx.put(f"{https(server)}/_sandbox/tenants/{token}/limits", headers=ADMIN,
+              verify=ssl.create_default_context(cafile=ca), json={"policies": [
         {"name": "DailyApiRequests", "kind": "daily", "limit": 2, "route": "/services/data/*"}]})
     sf.query("SELECT COUNT() FROM Account")
     with pytest.raises(SalesforceRefusedRequest) as refused:
