@@ -366,7 +366,8 @@ def list_events(ctx: Ctx) -> list[Json]:
     created = params.pop("created", None) or {}
     params.pop("delivery_success", None)
     rows = ctx.state.list_events(
-        type=params.get("type"), types=params.get("types"),
+        # Empty form values decode to None ("unset" in Stripe's encoding): no filter, not a filter on None.
+        type=params.get("type") or None, types=[t for t in params.get("types") or [] if t] or None,
         created_gte=created.get("gte"), created_gt=created.get("gt"),
         created_lte=created.get("lte"), created_lt=created.get("lt"),
     )
