@@ -12,7 +12,11 @@ from typing import Any
 
 import httpx
 
-DEMO_TENANTS = {"billing": "sk_test_lockstep_demo"}
+from lockstep.systems import SYSTEMS
+
+DEMO_TENANTS = {name: entry.demo_key for name, entry in SYSTEMS.items()}
+# A few dozen records per system: enough to look like an estate, small enough to read.
+DEMO_SEED = {"billing": {"customers": 12}, "crm": {}, "erp": {}, "cs": {"companies": 24}}
 
 
 def _admin(token: str) -> dict[str, str]:
@@ -26,7 +30,8 @@ def seed_demo(urls: dict[str, str], admin_token: str) -> None:
                 continue
             base = f"{urls[system]}/_sandbox"
             client.post(f"{base}/tenants", json={"key": key, "seed": 7}, headers=_admin(admin_token))
-            seeded = client.post(f"{base}/tenants/{key}/seed", json={"demo": True}, headers=_admin(admin_token))
+            seeded = client.post(f"{base}/tenants/{key}/seed", json=DEMO_SEED.get(system, {}),
+                                 headers=_admin(admin_token))
             seeded.raise_for_status()
 
 
@@ -49,9 +54,12 @@ def play_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None]
         response.raise_for_status()
         return response.json()
 
-    def advance(by: str) -> str:
-        clock = control.post("/clock/advance", json={"by": by}).raise_for_status().json()
+    def advance(**move: Any) -> str:
+        clock = control.post("/clock/advance", json=move).raise_for_status().json()
         return _when(clock["now"])
+
+    def latest_invoice(sub_id: str) -> dict[str, Any]:
+        return api.get("/v1/invoices", params={"subscription": sub_id, "limit": 1}).json()["data"][0]
 
     say("\n== Demo: a subscription's life on the billing mock ==")
     product = post("/v1/products", {"name": "Lockstep Growth"})
@@ -63,19 +71,51 @@ def play_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None]
     post(f"/v1/customers/{customer['id']}", {"invoice_settings[default_payment_method]": card["id"]})
     sub = post("/v1/subscriptions", {"customer": customer["id"], "items[0][price]": price["id"]})
     say(f"2. Subscribes to Growth at $49.00/month: {sub['id']} is {sub['status']}")
-    day = advance("31d")
-    invoices = api.get("/v1/invoices", params={"subscription": sub["id"], "limit": 3}).json()["data"]
-    say(f"3. The clock moves a month to {day}: renewal invoice {invoices[0]['id']} is {invoices[0]['status']}")
+    # Renewal drafts finalize and charge an hour after the period ends, as Stripe's auto-advance does.
+    day = advance(to=sub["items"]["data"][0].get("current_period_end", sub.get("current_period_end")) + 7200)
+    invoice = latest_invoice(sub["id"])
+    say(f"3. The clock moves to {day}: renewal invoice {invoice['id']} for ${invoice['amount_due'] / 100:.2f} "
+        f"is {invoice['status']}")
     failing = post("/v1/payment_methods/pm_card_chargeCustomerFail/attach", {"customer": customer["id"]})
     post(f"/v1/customers/{customer['id']}", {"invoice_settings[default_payment_method]": failing["id"]})
-    day = advance("31d")
     sub = api.get(f"/v1/subscriptions/{sub['id']}").json()
-    say(f"4. The card starts failing; on {day} the renewal fails and the subscription is {sub['status']}")
+    period_end = sub["items"]["data"][0].get("current_period_end", sub.get("current_period_end"))
+    day = advance(to=period_end + 7200)
+    sub = api.get(f"/v1/subscriptions/{sub['id']}").json()
+    invoice = latest_invoice(sub["id"])
+    say(f"4. The card starts failing: on {day} the renewal fails (attempt {invoice['attempt_count']}), "
+        f"the subscription is {sub['status']}, next retry {_when(invoice['next_payment_attempt'])}")
     post(f"/v1/customers/{customer['id']}", {"invoice_settings[default_payment_method]": card["id"]})
-    day = advance("4d")
+    day = advance(to=invoice["next_payment_attempt"] + 60)
     sub = api.get(f"/v1/subscriptions/{sub['id']}").json()
-    say(f"5. Acme updates its card; the dunning retry on {day} succeeds and the subscription is {sub['status']}")
+    invoice = latest_invoice(sub["id"])
+    say(f"5. Acme updates its card; the dunning retry on {day} leaves the invoice {invoice['status']} "
+        f"and the subscription {sub['status']}")
     events = api.get("/v1/events", params={"limit": 100}).json()["data"]
     say(f"   {len(events)} events emitted; see {base}/_sandbox/tenants/{key}/journal for every call")
     seen.update(customer=customer["id"], subscription=sub["id"], status=sub["status"], events=len(events))
     return seen
+
+
+def play_crm_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """CRM story: a duplicate account is merged in the UI; SOQL and queryAll tell the tale."""
+    if "crm" not in urls:
+        return {}
+    key = DEMO_TENANTS["crm"]
+    base = f"{urls['crm']}/services/data/v60.0"
+    api = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    control = httpx.Client(base_url=f"{urls['crm']}/_sandbox/tenants/{key}", headers=_admin(admin_token), timeout=30)
+    say("\n== Demo: an account merge on the CRM mock ==")
+    accounts = api.get(f"{base}/query", params={"q": "SELECT Id, Name FROM Account ORDER BY Name LIMIT 3"})
+    rows = accounts.raise_for_status().json()["records"]
+    say(f"1. The CRM has accounts such as {', '.join(r['Name'] for r in rows)}")
+    master, loser = rows[0]["Id"], rows[1]["Id"]
+    control.post("/actions", json={"action": "merge", "object": "Account", "master": master,
+                                   "losers": [loser]}).raise_for_status()
+    say(f"2. A sales-ops user merges {rows[1]['Name']} into {rows[0]['Name']}")
+    soql = f"SELECT Id, IsDeleted, MasterRecordId FROM Account WHERE Id = '{loser}'"
+    visible = api.get(f"{base}/query", params={"q": soql}).json()["totalSize"]
+    merged = api.get(f"{base}/queryAll", params={"q": soql}).json()["records"]
+    say(f"3. query sees {visible} row for the loser; queryAll sees IsDeleted={merged[0]['IsDeleted']}, "
+        f"MasterRecordId={merged[0]['MasterRecordId']}")
+    return {"master": master, "loser": loser, "loser_visible": visible, "merged": merged[0]}

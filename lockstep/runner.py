@@ -8,7 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from lockstep.demo import DEMO_TENANTS, play_demo, seed_demo
+import httpx
+
+from lockstep.demo import DEMO_TENANTS, play_crm_demo, play_demo, seed_demo
 from lockstep.systems import SystemEntry
 from mocks.kernel.app import create_mock_app
 from mocks.kernel.serving import ServerThread
@@ -42,11 +44,17 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
     print(f"\n  admin token (Lockstep-Admin-Token header): {admin_token}")
     if demo:
         urls = {entry.name: server.url for entry, server in servers}
-        seed_demo(urls, admin_token)
-        for name, key in DEMO_TENANTS.items():
-            if name in urls:
-                print(f"  demo tenant on {name}: {key}")
-        play_demo(urls, admin_token)
+        try:
+            seed_demo(urls, admin_token)
+            for name, key in DEMO_TENANTS.items():
+                if name in urls:
+                    print(f"  demo tenant on {name}: {key}")
+            play_demo(urls, admin_token)
+            play_crm_demo(urls, admin_token)
+        except httpx.HTTPError as exc:
+            # Keep the sandbox up so the failure can be inspected through the journal.
+            detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else ""
+            print(f"\nthe demo story stopped: {exc} {detail}")
     print("\nPress Ctrl-C to stop.", flush=True)
 
     stop = threading.Event()

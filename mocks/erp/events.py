@@ -74,6 +74,8 @@ class EventSink:
         self.seq += 1
         eid = event_id(self.tenant.key, self.seq)
         etype = event_type or f"{record_type}.{action}"
+        if not any(ep.matches(etype) for ep in self.tenant.webhooks.endpoints()):
+            return eid  # nobody listens: skip building the body (the id is still used up, for determinism)
         # Snapshot now: the body is built per endpoint later, and the record may change meanwhile.
         snapshot = json.loads(json.dumps(record)) if record is not None else None
         base = {

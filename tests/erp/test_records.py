@@ -14,6 +14,7 @@ from tests.erp.conftest import (
     create,
     error_of,
     get,
+    make_app,
     make_customer,
     make_item,
     new_id,
@@ -184,17 +185,10 @@ async def test_wrong_types_and_values_point_at_the_field(client: httpx.AsyncClie
 
 
 async def test_oversized_body_is_refused_in_the_netsuite_shape() -> None:
-    app = client_for(create_small_app())
-    async with app as c:
+    async with client_for(make_app(max_body_bytes=2048)) as c:
         response = await c.post(f"{ROOT}/customer", json={"companyName": "A", "comments": "x" * 5000})
         assert response.status_code == 413
         assert error_of(response)["o:errorCode"] == "INVALID_CONTENT"
-
-
-def create_small_app() -> FastAPI:
-    from tests.erp.conftest import make_app
-
-    return make_app(max_body_bytes=2048)
 
 
 async def test_bad_ids_and_unknown_routes(client: httpx.AsyncClient) -> None:
@@ -219,8 +213,6 @@ async def test_missing_or_bad_credentials_get_invalid_login(app: FastAPI, auth: 
 
 
 async def test_unknown_tokens_are_refused_when_provisioning_is_off() -> None:
-    from tests.erp.conftest import make_app
-
     app = make_app(auto_provision=False)
     async with client_for(app) as c:
         assert (await c.get(f"{ROOT}/customer")).status_code == 401
@@ -250,8 +242,6 @@ async def test_control_api_refuses_without_the_admin_token(client: httpx.AsyncCl
 
 
 async def test_seed_is_deterministic_and_snapshot_restores(app: FastAPI) -> None:
-    from tests.erp.conftest import make_app
-
     async def seeded_names(application: FastAPI) -> list[str]:
         async with client_for(application) as c:
             await c.get(f"{ROOT}/customer")
