@@ -1,6 +1,7 @@
 """`make bench`: each mock beside a bare FastAPI endpoint, same server stack, same client, same run.
 
-Writes reports/bench.json and reports/bench.md and prints the table.
+Each mock line is a create followed by a read of what was created (a stateful round trip), over real HTTP
+to uvicorn[standard] with one worker. Writes reports/bench.json and reports/bench.md and prints the table.
 """
 
 from __future__ import annotations
@@ -8,49 +9,89 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.loadgen import LoadResult, build_request, json_id, run_load
+from bench.loadgen import LoadResult, Reply, Step, build_request, json_path, run_load
 from bench.servers import ServerProcess
 
 ADMIN = "bench-admin"
 HOST = "127.0.0.1"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 
 
-def crud_steps(port: int, auth: dict[str, str], body: bytes, content_type: str) -> list:
+@dataclass(frozen=True)
+class CrudCase:
+    """A create request and how to read back the created object from the create's reply."""
+
+    name: str
+    factory: str
+    tenant: str
+    auth: dict[str, str]
+    create_path: str
+    create_body: bytes
+    content_type: str
+    read: Callable[[Reply | None], tuple[str, str, bytes]]  # -> method, path, body
+
+
+CASES = [
+    CrudCase("billing (Stripe): create customer + retrieve", "lockstep.apps:billing_app", "sk_test_bench",
+             {"Authorization": "Bearer sk_test_bench"}, "/v1/customers", b"name=Acme&email=a%40acme.example", FORM,
+             lambda r: ("GET", f"/v1/customers/{json_path(r, 'id')}", b"")),
+    CrudCase("crm (Salesforce): create Account + retrieve", "lockstep.apps:crm_app", "benchtoken",
+             {"Authorization": "Bearer benchtoken"}, "/services/data/v60.0/sobjects/Account",
+             b'{"Name": "Acme", "Industry": "Technology"}', JSON,
+             lambda r: ("GET", f"/services/data/v60.0/sobjects/Account/{json_path(r, 'id')}", b"")),
+    CrudCase("erp (NetSuite): create customer + retrieve", "lockstep.apps:erp_app", "benchtoken",
+             {"Authorization": "Bearer benchtoken"}, "/services/rest/record/v1/customer",
+             b'{"companyName": "Acme", "subsidiary": {"id": "1"}}', JSON,
+             lambda r: ("GET", "/services/rest/record/v1/customer/" + (r.header("location") or "/0").rsplit("/", 1)[1]
+                        if r else "/", b"")),
+    CrudCase("cs (Gainsight): insert company + query it", "lockstep.apps:cs_app", "benchaccesskey",
+             {"accesskey": "benchaccesskey"}, "/v1/data/objects/Company", b'{"records": [{"Name": "Acme"}]}', JSON,
+             lambda r: ("POST", "/v1/data/objects/query/Company", json.dumps({
+                 "select": ["Gsid", "Name"], "where": {"conditions": [
+                     {"name": "Gsid", "alias": "A", "value": [json_path(r, "data", "records", 0, "Gsid")],
+                      "operator": "EQ"}], "expression": "A"}, "limit": 1}).encode())),
+]
+
+
+def crud_steps(port: int, case: CrudCase) -> list[Step]:
     host = f"{HOST}:{port}"
-    create = build_request("POST", "/v1/customers", host, {**auth, "Content-Type": content_type}, body)
+    create = build_request("POST", case.create_path, host, {**case.auth, "Content-Type": case.content_type},
+                           case.create_body)
 
-    def post(_: bytes | None) -> bytes:
+    def post(_: Reply | None) -> bytes:
         return create
 
-    def get(previous: bytes | None) -> bytes:
-        return build_request("GET", f"/v1/customers/{json_id(previous)}", host, auth)
+    def read(previous: Reply | None) -> bytes:
+        method, path, body = case.read(previous)
+        headers = {**case.auth, "Content-Type": JSON} if body else case.auth
+        return build_request(method, path, host, headers, body)
 
-    return [post, get]
+    return [post, read]
 
 
 def measure_bare(seconds: float, connections: int) -> LoadResult:
-    with ServerProcess("bench.bare_app:create_app") as server:
-        steps = crud_steps(server.port, {}, b"name=Acme&email=a%40acme.example", "application/x-www-form-urlencoded")
-        return run_load(HOST, server.port, steps, connections=connections, seconds=seconds)
+    case = CrudCase("bare", "bench.bare_app:create_app", "", {}, "/v1/customers", b"name=Acme", FORM,
+                    lambda r: ("GET", f"/v1/customers/{json_path(r, 'id')}", b""))
+    with ServerProcess(case.factory) as server:
+        return run_load(HOST, server.port, crud_steps(server.port, case), connections=connections, seconds=seconds)
 
 
-def measure_billing(seconds: float, connections: int) -> LoadResult:
-    key = "sk_test_bench"
-    env = {"LOCKSTEP_ADMIN_TOKEN": ADMIN}
-    with ServerProcess("lockstep.apps:billing_app", env=env, health="/_sandbox/health") as server:
+def measure_mock(case: CrudCase, seconds: float, connections: int) -> LoadResult:
+    with ServerProcess(case.factory, env={"LOCKSTEP_ADMIN_TOKEN": ADMIN}, health="/_sandbox/health") as server:
         admin = {"Lockstep-Admin-Token": ADMIN}
-        httpx.post(f"{server.url}/_sandbox/tenants", json={"key": key}, headers=admin).raise_for_status()
-        # The bench measures the mock, not Stripe's 25 req/s test-mode limit.
-        httpx.put(f"{server.url}/_sandbox/tenants/{key}/limits", json={"policies": []},
+        httpx.post(f"{server.url}/_sandbox/tenants", json={"key": case.tenant}, headers=admin).raise_for_status()
+        # Measure the mock, not the vendor's rate limits (those have their own tests).
+        httpx.put(f"{server.url}/_sandbox/tenants/{case.tenant}/limits", json={"policies": []},
                   headers=admin).raise_for_status()
-        steps = crud_steps(server.port, {"Authorization": f"Bearer {key}"},
-                           b"name=Acme&email=a%40acme.example", "application/x-www-form-urlencoded")
-        return run_load(HOST, server.port, steps, connections=connections, seconds=seconds)
+        return run_load(HOST, server.port, crud_steps(server.port, case), connections=connections, seconds=seconds)
 
 
 def row(name: str, result: LoadResult, bare: LoadResult | None) -> dict[str, Any]:
@@ -68,13 +109,17 @@ def row(name: str, result: LoadResult, bare: LoadResult | None) -> dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--only", nargs="*", help="substrings of case names to run")
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args()
 
     bare = measure_bare(args.seconds, args.connections)
-    rows = [row("bare FastAPI (uvicorn[standard], 1 worker)", bare, None)]
-    rows.append(row("billing mock: create customer + retrieve", measure_billing(args.seconds, args.connections), bare))
+    rows = [row("bare FastAPI: create + retrieve (uvicorn[standard], 1 worker)", bare, None)]
+    for case in CASES:
+        if args.only and not any(part in case.name for part in args.only):
+            continue
+        rows.append(row(case.name, measure_mock(case, args.seconds, args.connections), bare))
 
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "seconds": args.seconds,

@@ -12,8 +12,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# A step builds the next request from the previous response body (or None at the start of a cycle).
-Step = Callable[[bytes | None], bytes]
+
+@dataclass
+class Reply:
+    status: int
+    head: bytes
+    body: bytes
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower().encode() + b":"
+        for line in self.head.split(b"\r\n"):
+            if line.lower().startswith(wanted):
+                return line[len(wanted):].strip().decode("latin-1")
+        return None
+
+
+# A step builds the next request from the previous reply (or None at the start of a cycle).
+Step = Callable[[Reply | None], bytes]
 
 
 @dataclass
@@ -42,7 +57,7 @@ def build_request(method: str, path: str, host: str, headers: dict[str, str], bo
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+async def _read_response(reader: asyncio.StreamReader) -> Reply:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
@@ -51,21 +66,21 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
             length = int(line[15:])
             break
     body = await reader.readexactly(length) if length else b""
-    return status, body
+    return Reply(status, head, body)
 
 
 async def _worker(host: str, port: int, steps: list[Step], deadline: float, result: LoadResult) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
-            previous: bytes | None = None
+            previous: Reply | None = None
             for step in steps:
                 started = time.perf_counter()
                 writer.write(step(previous))
-                status, previous = await _read_response(reader)
+                previous = await _read_response(reader)
                 result.latencies_ms.append((time.perf_counter() - started) * 1000)
                 result.requests += 1
-                if status >= 400:
+                if previous.status >= 400:
                     result.errors += 1
     finally:
         writer.close()
@@ -93,5 +108,9 @@ def run_load(host: str, port: int, steps: list[Step], *, connections: int = 32, 
         return asyncio.run(main())
 
 
-def json_id(body: bytes | None) -> str:
-    return str(json.loads(body or b"{}").get("id", "missing"))
+def json_path(reply: Reply | None, *path: str | int) -> str:
+    """A value from the reply's JSON body, e.g. json_path(r, "data", "records", 0, "Gsid")."""
+    value = json.loads(reply.body or b"{}") if reply else {}
+    for key in path:
+        value = value[key]
+    return str(value)
