@@ -7,6 +7,7 @@ import os
 import secrets
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from lockstep.systems import SYSTEMS
@@ -41,7 +42,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"unknown system(s): {', '.join(unknown)}; known: {', '.join(SYSTEMS)}", file=sys.stderr)
         return 2
     state_files = {n: args.state_dir / f"{n}.json" for n in names} if args.state_dir else None
-    return up([SYSTEMS[n] for n in names], host=args.host, admin_token=token, demo=args.demo,
+    entries = [replace(SYSTEMS[n], port=SYSTEMS[n].port + args.port_offset) for n in names]
+    return up(entries, host=args.host, admin_token=token, demo=args.demo,
               state_files=state_files, seed=args.seed)
 
 
@@ -64,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="seed demo data and play the demo flow")
     up.add_argument("--state-dir", type=Path, default=None, help="keep each system's state in DIR/<system>.json")
     up.add_argument("--seed", type=int, default=0)
+    up.add_argument("--port-offset", type=int, default=0, help="add N to every standard port (run two sandboxes)")
     up.set_defaults(func=cmd_up)
     return parser
 

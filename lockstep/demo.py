@@ -29,7 +29,11 @@ def seed_demo(urls: dict[str, str], admin_token: str) -> None:
             if system not in urls:
                 continue
             base = f"{urls[system]}/_sandbox"
-            client.post(f"{base}/tenants", json={"key": key, "seed": 7}, headers=_admin(admin_token))
+            made = client.post(f"{base}/tenants", json={"key": key, "seed": 7}, headers=_admin(admin_token))
+            if made.status_code == 409:  # a second demo on a running sandbox starts from a clean tenant
+                client.post(f"{base}/tenants/{key}/reset", headers=_admin(admin_token)).raise_for_status()
+            else:
+                made.raise_for_status()
             seeded = client.post(f"{base}/tenants/{key}/seed", json=DEMO_SEED.get(system, {}),
                                  headers=_admin(admin_token))
             seeded.raise_for_status()

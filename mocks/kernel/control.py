@@ -145,6 +145,8 @@ def control_router(system: MockSystem, registry: TenantRegistry, guard: AdminGua
 
     @admin.post("/tenants", status_code=201)
     async def create_tenant(body: NewTenant) -> dict[str, Any]:
+        if registry.get(body.key) is not None:
+            raise HTTPException(409, f"tenant {body.key!r} already exists on {system.name}; reset or delete it")
         if body.api_version is not None and body.api_version not in system.versions:
             raise HTTPException(400, f"unknown API version {body.api_version!r}; known: {system.versions.names()}")
         try:

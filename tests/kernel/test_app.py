@@ -239,3 +239,10 @@ async def test_webhook_chaos_is_validated_and_applied(client: httpx.AsyncClient)
     assert good.status_code == 200
     tenant = client._transport.app.state.registry.get("key_alpha")  # type: ignore[attr-defined]
     assert tenant.webhooks.dump()["chaos"]["duplicate_probability"] == 1
+
+
+async def test_creating_an_existing_tenant_is_a_conflict(client: httpx.AsyncClient) -> None:
+    await client.post("/things", json={"name": "x"}, headers=A)
+    again = await client.post("/_sandbox/tenants", json={"key": "key_alpha"}, headers=ADMIN)
+    assert again.status_code == 409
+    assert (await client.get("/things/t1", headers=A)).status_code == 200
