@@ -43,7 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 2
     state_files = {n: args.state_dir / f"{n}.json" for n in names} if args.state_dir else None
     entries = [replace(SYSTEMS[n], port=SYSTEMS[n].port + args.port_offset) for n in names]
-    return up(entries, host=args.host, admin_token=token, demo=args.demo,
+    return up(entries, tls_dir=args.tls_dir, host=args.host, admin_token=token, demo=args.demo,
               state_files=state_files, seed=args.seed)
 
 
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="seed demo data and play the demo flow")
     up.add_argument("--state-dir", type=Path, default=None, help="keep each system's state in DIR/<system>.json")
     up.add_argument("--seed", type=int, default=0)
+    up.add_argument("--tls-dir", type=Path, default=None,
+                    help="serve the CRM over https with a local CA kept in DIR (for simple-salesforce)")
     up.add_argument("--port-offset", type=int, default=0, help="add N to every standard port (run two sandboxes)")
     up.set_defaults(func=cmd_up)
     return parser

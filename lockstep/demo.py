@@ -6,6 +6,7 @@ own integration or test harness would.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -19,12 +20,17 @@ DEMO_TENANTS = {name: entry.demo_key for name, entry in SYSTEMS.items()}
 DEMO_SEED = {"billing": {"customers": 12}, "crm": {}, "erp": {}, "cs": {"companies": 24}}
 
 
+def _tls(verify: str | bool) -> ssl.SSLContext | bool:
+    """httpx wants an SSLContext for a custom CA bundle."""
+    return ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+
+
 def _admin(token: str) -> dict[str, str]:
     return {"Lockstep-Admin-Token": token}
 
 
-def seed_demo(urls: dict[str, str], admin_token: str) -> None:
-    with httpx.Client(timeout=30) as client:
+def seed_demo(urls: dict[str, str], admin_token: str, verify: str | bool = True) -> None:
+    with httpx.Client(timeout=30, verify=_tls(verify)) as client:
         for system, key in DEMO_TENANTS.items():
             if system not in urls:
                 continue
@@ -101,14 +107,16 @@ def play_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None]
     return seen
 
 
-def play_crm_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None] = print) -> dict[str, Any]:
+def play_crm_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None] = print,
+                  verify: str | bool = True) -> dict[str, Any]:
     """CRM story: a duplicate account is merged in the UI; SOQL and queryAll tell the tale."""
     if "crm" not in urls:
         return {}
     key = DEMO_TENANTS["crm"]
     base = f"{urls['crm']}/services/data/v60.0"
-    api = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    control = httpx.Client(base_url=f"{urls['crm']}/_sandbox/tenants/{key}", headers=_admin(admin_token), timeout=30)
+    api = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30, verify=_tls(verify))
+    control = httpx.Client(base_url=f"{urls['crm']}/_sandbox/tenants/{key}", headers=_admin(admin_token),
+                           timeout=30, verify=_tls(verify))
     say("\n== Demo: an account merge on the CRM mock ==")
     accounts = api.get(f"{base}/query", params={"q": "SELECT Id, Name FROM Account ORDER BY Name LIMIT 3"})
     rows = accounts.raise_for_status().json()["records"]

@@ -31,7 +31,8 @@ class ServerThread:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.server.config.ssl_certfile else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> ServerThread:
         self.thread.start()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from mocks.kernel.serving import free_port
 
@@ -90,3 +92,28 @@ def test_serve_keeps_state_across_restarts(tmp_path: Path) -> None:
     finally:
         _interrupt(proc)
     assert again.status_code == 200 and again.json()["name"] == "Kept"
+
+
+def test_up_serves_the_crm_over_tls_from_a_local_ca(tmp_path: Path) -> None:
+    offset = _offset()
+    proc = _start("up", "--only", "crm", "--port-offset", str(offset), "--tls-dir", str(tmp_path))
+    url = f"https://127.0.0.1:{8101 + offset}"
+    ca = tmp_path / "ca.pem"
+    try:
+        deadline = time.monotonic() + 30
+        while not ca.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        health: httpx.Response | None = None
+        deadline = time.monotonic() + 30
+        while health is None and time.monotonic() < deadline:
+            try:
+                trusted = ssl.create_default_context(cafile=str(ca))
+                health = httpx.get(f"{url}/_sandbox/health", verify=trusted, timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert health is not None and health.json()["system"] == "crm"
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the local CA is refused
+            httpx.get(f"{url}/_sandbox/health", verify=True, timeout=2)
+    finally:
+        output = _interrupt(proc)
+    assert f"REQUESTS_CA_BUNDLE={ca}" in output
