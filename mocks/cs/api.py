@@ -44,6 +44,19 @@ def wire_fields(versions: VersionRegistry, version: str) -> frozenset[str]:
     return frozenset(versions.render("company", sample, version))
 
 
+def company_candidates(state: Any, body: s.QueryRequest) -> Iterable[Record]:
+    """The rows a query can match. A lone EQ on Gsid (an id lookup, the most common read) uses the index
+    instead of scanning every company; anything else scans, and `read` applies the full filter either way."""
+    where = body.where
+    if where is not None and len(where.conditions) == 1:
+        cond = where.conditions[0]
+        alone = where.expression is None or where.expression.strip() == (cond.alias or "")
+        values = cond.value if isinstance(cond.value, list) else [cond.value]
+        if alone and cond.operator == "EQ" and cond.name == "Gsid" and all(isinstance(v, str) for v in values):
+            return [state.companies[v] for v in dict.fromkeys(values) if v in state.companies]
+    return state.companies.values()
+
+
 def company_translator(versions: VersionRegistry, version: str) -> Translate:
     """Wire field name + values of a condition -> internal ones, using the declared version changes."""
     fields = wire_fields(versions, version)
@@ -139,7 +152,7 @@ def router_factory() -> APIRouter:
         def render(record: Record) -> Record:
             return versions.render("company", record, version)
 
-        records = read(state.companies.values(), body, company_translator(versions, version), render,
+        records = read(company_candidates(state, body), body, company_translator(versions, version), render,
                        wire_fields(versions, version))
         return ok(state, {"records": records})
 

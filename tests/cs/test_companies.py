@@ -180,3 +180,18 @@ async def test_delete_removes_the_company_and_its_records(app: FastAPI, client: 
     assert_error(await client.delete(f"/v1/data/objects/Company/{gsid}", headers=A), 404, "GS_3004")
     # The ExternalId is free again.
     await insert(client, {"Name": "Acme again", "ExternalId": "A-1"})
+
+
+async def test_query_by_gsid_finds_exactly_that_company_and_respects_other_conditions(
+    client: httpx.AsyncClient,
+) -> None:
+    made = await insert(client, {"Name": "Alpha"}, {"Name": "Beta"})
+    by_id = {"select": ["Gsid", "Name"], "where": {"conditions": [
+        {"name": "Gsid", "alias": "A", "value": [made[1]], "operator": "EQ"}], "expression": "A"}}
+    found = await client.post("/v1/data/objects/query/Company", json=by_id, headers=A)
+    assert [r["Name"] for r in found.json()["data"]["records"]] == ["Beta"]
+    both = {"select": ["Name"], "where": {"conditions": [
+        {"name": "Gsid", "alias": "A", "value": made, "operator": "IN"},
+        {"name": "Name", "alias": "B", "value": ["Alpha"], "operator": "EQ"}], "expression": "A AND B"}}
+    found = await client.post("/v1/data/objects/query/Company", json=both, headers=A)
+    assert [r["Name"] for r in found.json()["data"]["records"]] == ["Alpha"]
