@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextvars
-import hashlib
-import hmac
 import re
 from typing import Any
 
@@ -26,6 +24,7 @@ from mocks.billing.errors import API_ERROR, CARD_ERROR, IDEMPOTENCY_ERROR, INVAL
 from mocks.billing.idempotency import IdempotencyStore
 from mocks.billing.openapi import extend_openapi, operation_extra
 from mocks.billing.versions import billing_versions
+from mocks.kernel import signing
 from mocks.kernel.ratelimit import RateLimitPolicy
 from mocks.kernel.system import KernelRejection, MockSystem
 
@@ -78,10 +77,7 @@ def request_version(headers: Any, path: str) -> str | None:
     return value.strip() if value else None
 
 
-def sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
-    signed = f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
-    return {"Stripe-Signature": f"t={timestamp},v1={digest}"}
+sign = signing.signer("Stripe-Signature")
 
 
 # ---- rendering kernel refusals ---------------------------------------------------------------------------------

@@ -11,11 +11,11 @@ name). Signature header (a sandbox convention; Salesforce itself pushes CDC over
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from mocks.kernel import signing
 
 if TYPE_CHECKING:
     from mocks.kernel.tenants import Tenant
@@ -29,23 +29,13 @@ UI_ORIGIN = ""  # changes made by a person in the UI carry no changeOrigin in CD
 FIRST_REPLAY_ID = 1
 
 
-def sign(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return {SIGNATURE_HEADER: f"t={timestamp},v1={mac}"}
+sign = signing.signer(SIGNATURE_HEADER)
 
 
 def verify_signature(body: bytes, header: str, secret: str, *, tolerance: float = 300,
                      now: float | None = None) -> bool:
     """True when `header` signs `body` with `secret` and its timestamp is within `tolerance` seconds."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        ts = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs((time.time() if now is None else now) - ts) > tolerance:
-        return False
-    expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return signing.verify(body, header, secret, now=now, tolerance=tolerance)
 
 
 class Transaction:

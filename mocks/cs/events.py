@@ -24,10 +24,10 @@ Receivers recompute the HMAC over the raw body bytes and should refuse timestamp
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import TYPE_CHECKING, Any
+
+from mocks.kernel import signing
 
 if TYPE_CHECKING:
     from mocks.kernel.webhooks import WebhookEndpoint
@@ -38,22 +38,12 @@ SIGNATURE_HEADER = "X-Gainsight-Signature"
 TOLERANCE_S = 300
 
 
-def sign(body: bytes, secret: str, ts: int) -> dict[str, str]:
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return {SIGNATURE_HEADER: f"t={ts},v1={mac}"}
+sign = signing.signer(SIGNATURE_HEADER)
 
 
 def verify(body: bytes, header: str, secret: str, now: float, tolerance: float = TOLERANCE_S) -> bool:
     """What a receiver does; used by tests and handy for users' own receivers."""
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        ts = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs(now - ts) > tolerance:
-        return False
-    expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return signing.verify(body, header, secret, now=now, tolerance=tolerance)
 
 
 class EventSink:

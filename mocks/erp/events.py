@@ -19,13 +19,12 @@ below is the reference check.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+
+from mocks.kernel import signing
 
 __all__ = ["SIGNATURE_HEADER", "TOLERANCE_S", "EventSink", "event_id", "sign", "verify_signature"]
 
@@ -36,21 +35,12 @@ _NAMESPACE = uuid.UUID("6f1c6a52-7a57-4f0e-9c65-4e6574537569")
 Json = dict[str, Any]
 
 
-def sign(body: bytes, secret: str, ts: int) -> dict[str, str]:
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return {SIGNATURE_HEADER: f"t={ts},v1={mac}"}
+sign = signing.signer(SIGNATURE_HEADER)
 
 
 def verify_signature(body: bytes, header: str, secret: str, *, now: float | None = None,
                      tolerance: float = TOLERANCE_S) -> bool:
-    try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        ts = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    expected = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    fresh = abs((time.time() if now is None else now) - ts) <= tolerance
-    return fresh and hmac.compare_digest(expected, parts.get("v1", ""))
+    return signing.verify(body, header, secret, now=now, tolerance=tolerance)
 
 
 def event_id(tenant_key: str, seq: int) -> str:

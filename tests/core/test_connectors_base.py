@@ -1,0 +1,140 @@
+"""The shared client: backoff, Retry-After, which calls are retried after connection errors, limiters,
+headers per attempt, the version pin, and the mapping reader's drift messages. No mock servers needed."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+
+from core.connectors import ClientLimiter, CsClient, ErpClient, Limits, RetryPolicy, SchemaDriftError, VendorError
+from core.connectors.base import parse_retry_after
+from core.connectors.mapping.common import Reader
+from tests.core.test_connectors_helpers import FAST
+
+OK_COMPANY = {"result": True, "errorCode": None, "errorDesc": None, "data": {"records": []}}
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    policy = RetryPolicy(base_delay=0.1, max_delay=1.0, jitter=0.5)
+    rng = random.Random(7)
+    for attempt, full in ((1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.0), (9, 1.0)):
+        delays = {policy.backoff(attempt, rng) for _ in range(50)}
+        assert all(full * 0.5 <= d <= full for d in delays) and len(delays) > 1
+    assert RetryPolicy(base_delay=0.1, jitter=0.0).backoff(3, rng) == pytest.approx(0.4)
+    with pytest.raises(ValueError):
+        RetryPolicy(max_attempts=0)
+
+
+def test_retry_after_seconds_and_http_dates() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_retry_after("3") == 3.0 and parse_retry_after(None) is None and parse_retry_after("soon") is None
+    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(later, now=lambda: now) == pytest.approx(30.0)
+
+
+def test_the_pin_must_have_a_mapping() -> None:
+    with pytest.raises(ValueError, match="no mapping for API version"):
+        ErpClient(base_url="http://erp.test", token="t", api_version="2099.1")
+
+
+async def test_connection_errors_retry_reads_but_not_unkeyed_creates() -> None:
+    calls: list[str] = []
+    refused = {"first": True}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        first, refused["first"] = refused["first"], False
+        if first or (request.method == "POST" and request.url.path == "/v2/cockpit/cta"):
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json=OK_COMPANY)
+
+    async with CsClient(base_url="http://cs.test", access_key="k", api_version="v1", retry=FAST,
+                        transport=httpx.MockTransport(handler)) as c:
+        assert await c.list_ctas("gs1") == []  # GET: first attempt refused, retried
+        calls.clear()
+        with pytest.raises(VendorError) as failed:
+            await c.create_cta(idempotency_key="k", company_id="gs1", name="Risk")
+    assert failed.value.status == 0 and failed.value.retryable and failed.value.attempts == 1
+    assert calls == ["GET /v2/cockpit/cta", "POST /v2/cockpit/cta"]
+
+
+async def test_headers_provider_is_called_on_every_attempt_and_429_waits_retry_after() -> None:
+    seen: list[tuple[str | None, str | None]] = []
+    waits: list[float] = []
+    counter = iter(range(100))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.headers.get("x-correlation-id"), request.headers.get("x-gainsight-version")))
+        if len(seen) < 3:
+            return httpx.Response(429, headers={"Retry-After": "2"}, json={"result": False, "errorCode": "GS_4029"})
+        return httpx.Response(200, json=OK_COMPANY)
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with CsClient(base_url="http://cs.test", access_key="k", api_version="v2", send_version=True,
+                        retry=FAST, sleep=sleep, transport=httpx.MockTransport(handler),
+                        headers_provider=lambda: {"X-Correlation-Id": f"c{next(counter)}"}) as c:
+        assert await c.list_ctas("gs1") == []
+    assert seen == [("c0", "v2"), ("c1", "v2"), ("c2", "v2")] and waits == [2.0, 2.0]
+
+
+async def test_concurrency_limiter_caps_in_flight() -> None:
+    limiter = ClientLimiter(Limits(max_in_flight=3))
+
+    async def work() -> None:
+        async with limiter.slot():
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(work() for _ in range(12)))
+    assert limiter.peak_in_flight == 3 and limiter.in_flight == 0
+
+
+async def test_token_bucket_spaces_requests() -> None:
+    limiter = ClientLimiter(Limits(rate_per_s=50.0, burst=2))
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(7):
+        async with limiter.slot():
+            pass
+    # Two from the burst, five more at 50/s: about 0.1 s.
+    assert 0.08 <= loop.time() - start < 0.5
+
+
+def test_reader_names_missing_retyped_and_unknown_fields() -> None:
+    r = Reader("erp", "salesOrder", {"status": {"id": "B"}, "n": 1, "items": [{"x": None}]}, "2024.2")
+    with pytest.raises(SchemaDriftError, match=r"salesOrder\.tranId: is missing") as missing:
+        r.req("tranId", str)
+    assert missing.value.field == "tranId" and missing.value.pinned == "2024.2"
+    with pytest.raises(SchemaDriftError, match="expected a string, got an object") as retyped:
+        r.req("status", str)
+    assert retyped.value.field == "status"
+    with pytest.raises(SchemaDriftError, match="unknown value"):
+        Reader("crm", "Opportunity", {"StageName": "Negotiation"}, "59.0").enum("StageName", {"Closed Won": 1})
+    with pytest.raises(SchemaDriftError) as nested:
+        r.items("items")[0].req("x", str)
+    assert nested.value.field == "items[0].x"
+    with pytest.raises(SchemaDriftError, match="expected a boolean"):
+        Reader("x", "o", {"flag": 1}, "v").req("flag", bool)
+    with pytest.raises(SchemaDriftError, match="expected an integer, got a boolean"):
+        Reader("x", "o", {"n": True}, "v").req("n", int)
+
+
+async def test_event_hooks_see_every_attempt() -> None:
+    seen: list[str] = []
+
+    async def on_request(request: httpx.Request) -> None:
+        seen.append(request.method)
+
+    replies = iter([httpx.Response(503, json={"result": False, "errorCode": "GS_5003"}),
+                    httpx.Response(200, json=OK_COMPANY)])
+    async with CsClient(base_url="http://cs.test", access_key="k", api_version="v1", retry=FAST,
+                        transport=httpx.MockTransport(lambda request: next(replies)),
+                        event_hooks={"request": [on_request]}) as c:
+        assert await c.list_ctas("gs1") == []
+    assert seen == ["GET", "GET"]
