@@ -211,7 +211,6 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         admission = tenant.limiter.acquire(scope["method"], scope["path"])
-        render_headers = self.system.limit_headers
         if not admission.allowed:
             policy = admission.policy
             rejection = KernelRejection(
@@ -225,12 +224,7 @@ class RateLimitMiddleware:
             )
             await reject(self.system, rejection, scope, receive, send)
             return
-        if render_headers is None:
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                tenant.limiter.release(admission)
-            return
+        render_headers = self.system.limit_headers
 
         async def send_with_limits(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -240,7 +234,7 @@ class RateLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_limits)
+            await self.app(scope, receive, send if render_headers is None else send_with_limits)
         finally:
             tenant.limiter.release(admission)
 
