@@ -202,8 +202,9 @@ class TransactionRules:
                 "amountRemaining": total, "voided": False}
 
     def _update_invoice(self, rec: Json, values: Json) -> Json:
-        for key in ("entity", "createdFrom"):
-            if key in values and values[key] != {"id": rec[key]}:
+        for key, rtype in (("entity", "customer"), ("createdFrom", "salesOrder")):
+            # Re-sending the same reference (by id or externalId) is no change, as in NetSuite.
+            if key in values and self._target(rtype, values[key], key)["id"] != rec[key]:
                 raise user_error(f"The {key} of an invoice cannot be changed.", key)
         if rec["status"] != "Open" and values.keys() - {"memo", "externalId"}:
             raise user_error(f"Invoice {rec['tranId']} is {rec['status']}; only memo and externalId can change.")
@@ -254,8 +255,8 @@ class TransactionRules:
                 "status": "Fully Applied" if total - applied <= EPS else "Open"}
 
     def _update_creditMemo(self, rec: Json, values: Json) -> Json:
-        for key in ("entity", "createdFrom", "item"):
-            if key in values and (key == "item" or values[key] != {"id": rec[key]}):
+        for key, rtype in (("entity", "customer"), ("createdFrom", "invoice"), ("item", None)):
+            if key in values and (rtype is None or self._target(rtype, values[key], key)["id"] != rec[key]):
                 raise user_error(f"The {key} of a credit memo cannot be changed; void it and enter a new one.", key)
         new = dict(rec)
         for key in ("tranDate", "externalId", "memo"):

@@ -176,6 +176,20 @@ async def test_invoice_needs_customer_and_that_customers_order(client: httpx.Asy
     assert (await get(client, "salesOrder", so))["status"] == "Billed"
 
 
+async def test_invoice_upsert_may_resend_its_references_but_not_change_them(client: httpx.AsyncClient) -> None:
+    item = await make_item(client)
+    acme = await make_customer(client, externalId="acme-1")
+    globex = await make_customer(client, companyName="Globex")
+    so = await make_order(client, acme, item)
+    body = {"entity": {"externalId": "acme-1"}, "createdFrom": {"id": so}, "memo": "first"}
+    assert (await client.put(f"{ROOT}/invoice/eid:inv-1", json=body)).status_code == 204
+    again = await client.put(f"{ROOT}/invoice/eid:inv-1", json={**body, "entity": {"id": acme}, "memo": "second"})
+    assert again.status_code == 204
+    assert (await get(client, "invoice", "eid:inv-1"))["memo"] == "second"
+    moved = await client.put(f"{ROOT}/invoice/eid:inv-1", json={**body, "entity": {"id": globex}})
+    assert moved.status_code == 400 and "cannot be changed" in error_of(moved)["detail"]
+
+
 async def test_invoices_never_exceed_the_order_total(client: httpx.AsyncClient) -> None:
     item = await make_item(client)
     cid = await make_customer(client)
