@@ -1,0 +1,216 @@
+"""Event -> flow: flows register what they listen to and how to name the business transaction; the router
+starts each one as a DBOS workflow whose id IS the business key, so a second trigger never starts a second
+flow (DBOS hands back the existing workflow instead).
+
+A flow plugs in with one call, at import time, before the runtime launches:
+
+    register_flow(["billing:invoice.paid", "billing:invoice.payment_failed"],
+                  lambda event: f"failed-payment:{event.payload['data']['object']['id']}",
+                  failed_payment)
+
+- triggers: `<system>:<event type>` patterns (fnmatch: `billing:invoice.*`); event types repeat across
+  systems (ERP and billing both have `invoice.created`), so the system is always named.
+- business_key_fn(IntakeEvent) -> str | None: None means "not for this flow" (e.g. an opportunity update
+  that is not a close).
+- workflow_fn(event: dict) -> result, sync or async. It runs inside a DBOS workflow; its side effects go in
+  `@DBOS.step` functions (with retries) so they are checkpointed. The dict is `IntakeEvent.to_dict()` plus
+  `business_key`, `correlation_id` and `flow`. The correlation id is in `core.trace.current()` meanwhile,
+  so connectors built with `trace.async_event_hooks(system)` send it on every call.
+- An exception escaping workflow_fn parks the flow in the DLQ (dlq.py) and the workflow ends in ERROR.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dbos import DBOS, SetWorkflowID
+
+from core import trace
+from core.dlq import DeadLetters, business_key_of
+from core.intake.envelopes import IntakeEvent
+from core.settings import SYSTEM_NAMES
+
+__all__ = ["FlowSpec", "FlowStart", "Router", "flow_specs", "register_flow"]
+
+WORKFLOW_PREFIX = "lockstep.flow."
+_log = logging.getLogger("lockstep.core.router")
+
+BusinessKeyFn = Callable[[IntakeEvent], str | None]
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    name: str
+    triggers: tuple[str, ...]
+    business_key: BusinessKeyFn
+    fn: Callable[..., Any]
+    workflow: Callable[..., Any]  # the registered DBOS workflow wrapping fn
+
+    @property
+    def workflow_name(self) -> str:
+        return WORKFLOW_PREFIX + self.name
+
+    def wants(self, event: IntakeEvent) -> bool:
+        return any(fnmatch.fnmatchcase(event.qualified_type, pattern) for pattern in self.triggers)
+
+
+@dataclass(frozen=True)
+class FlowStart:
+    flow: str
+    business_key: str
+    workflow_id: str
+    correlation_id: str
+    created: bool  # False: the flow already existed (a second trigger), nothing new was started
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+_FLOWS: dict[str, FlowSpec] = {}
+# What the runner's steps write to; the runtime binds these at launch and clears them at destroy.
+_services: dict[str, Any] = {"dlq": None, "trace": None}
+
+
+def bind_services(dlq: DeadLetters | None, trace_log: trace.TraceLog | None) -> None:
+    _services["dlq"], _services["trace"] = dlq, trace_log
+
+
+def flow_specs() -> dict[str, FlowSpec]:
+    return dict(_FLOWS)
+
+
+def register_flow(trigger_event_types: Iterable[str], business_key_fn: BusinessKeyFn,
+                  workflow_fn: Callable[..., Any], *, name: str | None = None) -> FlowSpec:
+    """Register a flow (see the module doc). Idempotent for the same function; a different function under
+    a taken name is an error. Call before `Runtime.launch()`, so crash recovery finds the workflow."""
+    flow_name = name or workflow_fn.__name__
+    triggers = tuple(trigger_event_types)
+    if not triggers:
+        raise ValueError(f"flow {flow_name!r}: give at least one trigger event type")
+    for pattern in triggers:
+        system, sep, event_type = pattern.partition(":")
+        if not sep or system not in SYSTEM_NAMES or not event_type:
+            raise ValueError(f"flow {flow_name!r}: trigger {pattern!r} must be '<system>:<event type>' with "
+                             f"system one of {', '.join(SYSTEM_NAMES)}")
+    existing = _FLOWS.get(flow_name)
+    if existing is not None:
+        if existing.fn is workflow_fn:
+            return existing
+        raise ValueError(f"a different flow is already registered as {flow_name!r}")
+    spec = FlowSpec(flow_name, triggers, business_key_fn, workflow_fn, _make_runner(flow_name, workflow_fn))
+    _FLOWS[flow_name] = spec
+    return spec
+
+
+# -- the runner: what every flow runs inside ------------------------------------------------------------
+
+
+@DBOS.step(name="lockstep.park", retries_allowed=True, max_attempts=5, interval_seconds=0.1)
+def _park(flow: str, event: dict[str, Any], attempt_id: str, exc: BaseException) -> int:
+    letters: DeadLetters | None = _services["dlq"]
+    if letters is None:
+        raise RuntimeError("no runtime bound: cannot park the flow")
+    entry = letters.park(business_key=event["business_key"], flow=flow, attempt_id=attempt_id,
+                         correlation_id=event.get("correlation_id"), exc=exc, payload=event)
+    log: trace.TraceLog | None = _services["trace"]
+    if log is not None:
+        log.add(system="core", action=f"flow {flow} parked", status="parked", correlation_id=event.get(
+            "correlation_id"), flow_id=attempt_id, detail=f"{entry.error_class}: {entry.error_message}"[:2000])
+    _log.warning("flow %s (%s) parked in the DLQ: %s", flow, attempt_id, entry.error_message)
+    return entry.id
+
+
+@DBOS.step(name="lockstep.finish", retries_allowed=True, max_attempts=5, interval_seconds=0.1)
+def _finish(flow: str, event: dict[str, Any], attempt_id: str) -> None:
+    business_key = event["business_key"]
+    letters: DeadLetters | None = _services["dlq"]
+    if letters is not None and attempt_id != business_key:
+        letters.resolve(business_key, attempt_id)  # a replay got through
+    log: trace.TraceLog | None = _services["trace"]
+    if log is not None:
+        log.add(system="core", action=f"flow {flow} completed", status="success",
+                correlation_id=event.get("correlation_id"), flow_id=attempt_id)
+
+
+def _make_runner(flow: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(fn):
+
+        async def run_async(event: dict[str, Any]) -> Any:
+            attempt_id = DBOS.workflow_id or event["business_key"]
+            with trace.correlation(event["correlation_id"], flow_id=attempt_id, business_key=event["business_key"]):
+                try:
+                    result = await fn(event)
+                except Exception as exc:
+                    _park(flow, event, attempt_id, exc)
+                    raise
+                _finish(flow, event, attempt_id)
+                return result
+
+        run_async.__name__ = run_async.__qualname__ = f"flow_{flow}"
+        return DBOS.workflow(name=WORKFLOW_PREFIX + flow)(run_async)
+
+    def run(event: dict[str, Any]) -> Any:
+        attempt_id = DBOS.workflow_id or event["business_key"]
+        with trace.correlation(event["correlation_id"], flow_id=attempt_id, business_key=event["business_key"]):
+            try:
+                result = fn(event)
+            except Exception as exc:
+                _park(flow, event, attempt_id, exc)
+                raise
+            _finish(flow, event, attempt_id)
+            return result
+
+    run.__name__ = run.__qualname__ = f"flow_{flow}"
+    return DBOS.workflow(name=WORKFLOW_PREFIX + flow)(run)
+
+
+# -- routing ----------------------------------------------------------------------------------------------
+
+
+class RouteError(Exception):
+    pass
+
+
+class Router:
+    def __init__(self, *, queue_name: str, trace_log: trace.TraceLog | None = None,
+                 flows: Callable[[], dict[str, FlowSpec]] = flow_specs) -> None:
+        self._queue = queue_name
+        self._trace = trace_log
+        self._flows = flows
+
+    def matches(self, event: IntakeEvent) -> list[tuple[FlowSpec, str]]:
+        out = []
+        for spec in self._flows().values():
+            if not spec.wants(event):
+                continue
+            key = spec.business_key(event)
+            if key:
+                if business_key_of(key) != key:
+                    raise RouteError(f"flow {spec.name}: business key {key!r} may not contain '~replay-'")
+                out.append((spec, key))
+        return out
+
+    def start(self, event: IntakeEvent) -> list[FlowStart]:
+        """Start (or find) every flow this event triggers; idempotent per business key."""
+        starts = []
+        for spec, key in self.matches(event):
+            correlation_id = trace.correlation_id_for(key)
+            existing = DBOS.get_workflow_status(key)
+            if existing is not None and existing.name != spec.workflow_name:
+                raise RouteError(f"business key {key!r} already belongs to {existing.name}, not {spec.workflow_name}")
+            if existing is None:
+                payload = {**event.to_dict(), "business_key": key, "correlation_id": correlation_id,
+                           "flow": spec.name}
+                with SetWorkflowID(key):
+                    DBOS.enqueue_workflow(self._queue, spec.workflow, payload)
+            starts.append(FlowStart(spec.name, key, key, correlation_id, created=existing is None))
+            if self._trace is not None:
+                self._trace.add(system=event.system, action=f"webhook {event.event_type}",
+                                status="flow started" if existing is None else "flow exists",
+                                correlation_id=correlation_id, flow_id=key, detail=f"event {event.event_id}")
+        return starts

@@ -1,0 +1,101 @@
+"""The core's settings: one typed object, read from `LOCKSTEP_CORE_*` environment variables (or passed in).
+
+Storage: by default everything lives in SQLite files under `data_dir` (the DBOS system database, the core's
+own tables, the crosswalk: one file each, so their writers don't queue on one lock). Setting `database_url`
+to a PostgreSQL URL moves all three into that database, in their own schemas.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SYSTEM_NAMES: tuple[str, ...] = ("crm", "erp", "billing", "cs")
+_SCHEMA = r"^[a-z_][a-z0-9_]{0,62}$"
+
+
+class CoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOCKSTEP_CORE_", extra="ignore", frozen=True)
+
+    # -- storage ----------------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None, description="PostgreSQL URL for DBOS + core tables + crosswalk; unset -> SQLite files in data_dir"
+    )
+    data_dir: Path = Field(default=Path(".lockstep/core"), description="where the SQLite files live")
+    db_schema: str = Field(default="lockstep_core", pattern=_SCHEMA, description="PostgreSQL schema of core tables")
+    dbos_schema: str = Field(default="dbos", pattern=_SCHEMA, description="PostgreSQL schema of DBOS tables")
+    crosswalk_schema: str = Field(default="lockstep_crosswalk", pattern=_SCHEMA)
+    sqlite_tuned: bool = Field(default=True, description="SQLite WAL + synchronous=NORMAL (False: SQLite defaults)")
+
+    # -- DBOS -------------------------------------------------------------------------------------------
+    app_name: str = "lockstep-core"
+    executor_id: str | None = None
+    # Fixed, so a restarted core recovers (and replays) workflows of the previous process even after a code
+    # edit; DBOS would otherwise derive it from a hash of the workflow code. Bump it on breaking flow changes.
+    app_version: str = "lockstep-core-1"
+    flow_queue: str = "lockstep-flows"
+    flow_concurrency: int = Field(default=32, ge=1, description="flows running at once per core process")
+    queue_polling_interval_s: float = Field(default=0.01, gt=0, le=5)
+    dbos_log_level: str = "WARNING"
+
+    # -- intake -----------------------------------------------------------------------------------------
+    # Endpoint secrets, one per system; several comma-separated ones are all accepted (secret rotation).
+    crm_webhook_secret: str = "whsec_lockstep_crm"
+    erp_webhook_secret: str = "whsec_lockstep_erp"
+    billing_webhook_secret: str = "whsec_lockstep_billing"
+    cs_webhook_secret: str = "whsec_lockstep_cs"
+    signature_tolerance_s: int = Field(default=300, ge=1)
+    max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # -- serving ----------------------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+            raise ValueError("database_url must be a PostgreSQL URL (leave it unset for SQLite)")
+        return value
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.database_url is None else "postgresql"
+
+    def webhook_secrets(self, system: str) -> list[str]:
+        """The accepted secrets for `system` (KeyError for a system the core doesn't know)."""
+        if system not in SYSTEM_NAMES:
+            raise KeyError(system)
+        raw: str = getattr(self, f"{system}_webhook_secret")
+        return [s.strip() for s in raw.split(",") if s.strip()]
+
+    # -- derived locations -----------------------------------------------------------------------------
+
+    def sqlite_path(self, name: str) -> Path:
+        return (self.data_dir / f"{name}.sqlite").expanduser().resolve()
+
+    @property
+    def postgres_url(self) -> str:
+        """database_url with the psycopg 3 driver spelled out (SQLAlchemy's default would be psycopg2)."""
+        assert self.database_url is not None
+        return "postgresql+psycopg://" + self.database_url.split("://", 1)[1]
+
+    @property
+    def dbos_url(self) -> str:
+        if self.database_url is None:
+            return f"sqlite:///{self.sqlite_path('dbos')}"
+        return "postgresql://" + self.database_url.split("://", 1)[1]
+
+    @property
+    def core_db_url(self) -> str:
+        return f"sqlite:///{self.sqlite_path('core')}" if self.database_url is None else self.postgres_url
+
+    @property
+    def crosswalk_url(self) -> str:
+        return str(self.sqlite_path("crosswalk")) if self.database_url is None else self.database_url
