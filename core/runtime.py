@@ -110,6 +110,10 @@ class Runtime:
                 raise RuntimeBusyError("a core runtime is already launched in this process (DBOS is a singleton)")
             _active["runtime"] = self
         try:
+            # Every flow registers before DBOS launches, so recovery can resume any of them.
+            from core import flows
+
+            flows.load_all()
             self._open_storage()
             config: dict[str, Any] = {
                 "name": s.app_name,

@@ -1,0 +1,75 @@
+"""How the core reaches the systems of record: one endpoint per system, one connector each.
+
+Flows never build clients: they call `connections()` inside their steps, so the same flow code runs
+against the mocks in-process (ASGI transports), against `lockstep up` (loopback URLs) or against the real
+vendors (their URLs and credentials). The process installs its connections once at startup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from core import trace
+from core.connectors.billing import BillingClient
+from core.connectors.crm import CrmClient
+from core.connectors.cs import CsClient
+from core.connectors.erp import ErpClient
+
+SYSTEMS = ("crm", "erp", "billing", "cs")
+
+
+@dataclass(frozen=True)
+class SystemEndpoint:
+    base_url: str
+    credential: str
+    api_version: str
+    # In-process wiring: an ASGI transport to the mock app instead of a socket.
+    transport: httpx.AsyncBaseTransport | None = field(default=None, compare=False)
+    options: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class Connections:
+    crm: CrmClient
+    erp: ErpClient
+    billing: BillingClient
+    cs: CsClient
+
+    async def aclose(self) -> None:
+        for client in (self.crm, self.erp, self.billing, self.cs):
+            await client.aclose()
+
+
+def build_connections(endpoints: dict[str, SystemEndpoint]) -> Connections:
+    missing = [s for s in SYSTEMS if s not in endpoints]
+    if missing:
+        raise ValueError(f"no endpoint configured for: {', '.join(missing)}")
+
+    def common(system: str) -> dict[str, Any]:
+        ep = endpoints[system]
+        return {"base_url": ep.base_url, "api_version": ep.api_version, "transport": ep.transport,
+                "event_hooks": trace.async_event_hooks(system), **ep.options}
+
+    return Connections(
+        crm=CrmClient(access_token=endpoints["crm"].credential, **common("crm")),
+        erp=ErpClient(token=endpoints["erp"].credential, **common("erp")),
+        billing=BillingClient(api_key=endpoints["billing"].credential, **common("billing")),
+        cs=CsClient(access_key=endpoints["cs"].credential, **common("cs")),
+    )
+
+
+_installed: Connections | None = None
+
+
+def install(connections: Connections | None) -> None:
+    global _installed
+    _installed = connections
+
+
+def connections() -> Connections:
+    if _installed is None:
+        raise RuntimeError("the core has no connections installed: call core.wiring.install() at startup")
+    return _installed
