@@ -28,6 +28,8 @@ from core.intake.receivers import RuntimeDep, error
 from core.intake.receivers import router as webhook_router
 from core.intake.router import WORKFLOW_PREFIX, flow_specs
 from core.model.ids import ENTITY_BY_PREFIX
+from core.reconcile import ReconcileRequest
+from core.reconcile import run as reconcile_run
 from core.runtime import Runtime
 from core.settings import CoreSettings
 from core.trace import correlation_id_for
@@ -230,9 +232,45 @@ def _routes(app: FastAPI) -> None:
         except UnknownCanonicalIdError:
             return error(404, "canonical_id_not_found", f"no canonical id {canonical_id!r} in the crosswalk")
 
-    @app.get("/reconcile", tags=["reconcile"], status_code=501, summary="Not implemented yet",
-             responses={501: {"description": "the reconcile module does not exist yet"}})
-    def reconcile() -> JSONResponse:
-        return error(501, "not_implemented",
-                     "reconciliation is not built yet: /reconcile will compare what each system says about each "
-                     "canonical account (missing / orphan / conflict findings) once core/reconcile exists")
+    async def _reconcile(runtime: Runtime, accounts: list[str] | None, limit: int | None,
+                         orphans: bool) -> dict[str, Any] | JSONResponse:
+        from core import wiring
+
+        for account in accounts or []:
+            match = _CANONICAL_ID.match(account)
+            if match is None or ENTITY_BY_PREFIX.get(match.group(1)) != "account":
+                return error(400, "invalid_canonical_id", f"{account!r} is not a canonical account id "
+                             "(acc_<26 Crockford base32>)")
+        try:
+            connections = wiring.connections()
+        except RuntimeError as exc:
+            return error(503, "no_connections", str(exc))
+        try:
+            report = await reconcile_run(runtime.crosswalk, connections, accounts=None, limit=limit,
+                                         orphans=orphans)
+        except UnknownCanonicalIdError as exc:
+            return error(404, "canonical_id_not_found", str(exc).strip("'\""))
+        return report.model_dump(mode="json")
+
+    _reconcile_doc = ("Compares what CRM, ERP, billing and CS say about each canonical account: findings classed "
+                      "missing / orphan / conflict with the owning system (core/ownership.yaml), plus read errors "
+                      "and summary counts. Orphans come from scanning each system's account list.")
+
+    @app.get("/reconcile", tags=["reconcile"], summary="Reconcile accounts across the systems of record",
+             description=_reconcile_doc,
+             responses={400: {"description": "not an account id"}, 404: {"description": "unknown account id"},
+                        503: {"description": "no connections to the systems installed"}})
+    async def reconcile(
+        runtime: RuntimeDep,
+        account: Annotated[list[str] | None, Query(max_length=500, description="canonical account id(s)")] = None,
+        limit: Annotated[int | None, Query(ge=1, le=100_000, description="compare the first N accounts")] = None,
+        orphans: Annotated[bool, Query(description="scan each system for unlinked records")] = True,
+    ) -> Any:
+        return await _reconcile(runtime, account, limit, orphans)
+
+    @app.post("/reconcile", tags=["reconcile"], summary="Reconcile a (large) selection of accounts",
+              description=_reconcile_doc,
+              responses={400: {"description": "not an account id"}, 404: {"description": "unknown account id"},
+                         503: {"description": "no connections to the systems installed"}})
+    async def reconcile_selection(runtime: RuntimeDep, body: ReconcileRequest) -> Any:
+        return await _reconcile(runtime, body.accounts, body.limit, body.orphans)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from lockstep.systems import SYSTEMS
+from lockstep.systems import CORE_NAME, CORE_PORT, SYSTEMS
 
 
 def _admin_token() -> str:
@@ -33,18 +33,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from lockstep.runner import up
+    from lockstep.runner import CoreOptions, up
 
     token = _admin_token()
-    names = args.only or list(SYSTEMS)
-    unknown = [n for n in names if n not in SYSTEMS]
+    # No --only: every mock and the core. --only: exactly what is named ("core" included or not).
+    names = args.only or [*SYSTEMS, CORE_NAME]
+    unknown = [n for n in names if n not in SYSTEMS and n != CORE_NAME]
     if unknown:
-        print(f"unknown system(s): {', '.join(unknown)}; known: {', '.join(SYSTEMS)}", file=sys.stderr)
+        print(f"unknown system(s): {', '.join(unknown)}; known: {', '.join([*SYSTEMS, CORE_NAME])}",
+              file=sys.stderr)
         return 2
-    state_files = {n: args.state_dir / f"{n}.json" for n in names} if args.state_dir else None
-    entries = [replace(SYSTEMS[n], port=SYSTEMS[n].port + args.port_offset) for n in names]
+    mocks = [n for n in names if n in SYSTEMS]
+    state_files = {n: args.state_dir / f"{n}.json" for n in mocks} if args.state_dir else None
+    entries = [replace(SYSTEMS[n], port=SYSTEMS[n].port + args.port_offset) for n in mocks]
+    core = None
+    if CORE_NAME in names:
+        core = CoreOptions(port=CORE_PORT + args.port_offset,
+                           mock_ports={n: e.port + args.port_offset for n, e in SYSTEMS.items()},
+                           data_dir=args.state_dir / CORE_NAME if args.state_dir else None)
     return up(entries, tls_dir=args.tls_dir, host=args.host, admin_token=token, demo=args.demo,
-              state_files=state_files, seed=args.seed)
+              state_files=state_files, seed=args.seed, core=core)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,15 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--demo", action="store_true", help="seed a demo tenant")
     serve.set_defaults(func=cmd_serve)
 
-    up = sub.add_parser("up", help="start the sandbox: every mock on its standard port")
+    up = sub.add_parser("up", help="start the sandbox: every mock on its standard port, the core on 8100")
     up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--only", nargs="*", help="start only these systems")
+    up.add_argument("--only", nargs="*",
+                    help=f"start only these systems ({', '.join([*SYSTEMS, CORE_NAME])}); the core only if named")
     up.add_argument("--demo", action="store_true", help="seed demo data and play the demo flow")
-    up.add_argument("--state-dir", type=Path, default=None, help="keep each system's state in DIR/<system>.json")
+    up.add_argument("--state-dir", type=Path, default=None,
+                    help="keep each mock's state in DIR/<system>.json and the core's in DIR/core/ "
+                         "(default: a temp dir for the core)")
     up.add_argument("--seed", type=int, default=0)
     up.add_argument("--tls-dir", type=Path, default=None,
                     help="serve the CRM over https with a local CA kept in DIR (for simple-salesforce)")
-    up.add_argument("--port-offset", type=int, default=0, help="add N to every standard port (run two sandboxes)")
+    up.add_argument("--port-offset", type=int, default=0,
+                    help="add N to every standard port, the core's too (run two sandboxes)")
     up.set_defaults(func=cmd_up)
     return parser
 

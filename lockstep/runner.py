@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import shutil
 import signal
+import ssl
+import tempfile
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 
 from lockstep.demo import DEMO_TENANTS, play_crm_demo, play_demo, seed_demo
-from lockstep.systems import SystemEntry
+from lockstep.systems import SYSTEMS, SystemEntry
 from mocks.crm.tls import tls_files
 from mocks.kernel.app import create_mock_app
 from mocks.kernel.serving import ServerThread
@@ -24,10 +31,108 @@ def serve_one(entry: SystemEntry, *, host: str, port: int, admin_token: str, sta
               state_files={entry.name: state_file} if state_file else None, seed=seed)
 
 
+@dataclass(frozen=True)
+class CoreOptions:
+    """The integration core beside the mocks: its port, where its SQLite files go (None: a temp dir removed at
+    stop; LOCKSTEP_CORE_DATA_DIR / LOCKSTEP_CORE_DATABASE_URL still apply) and every mock's port (the core
+    is wired to all four, running or not)."""
+
+    port: int
+    mock_ports: dict[str, int]
+    data_dir: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)  # extra CoreSettings fields
+
+
+class CoreServer:
+    """The core as a local server: connections to the mocks' loopback URLs (demo tenants' credentials),
+    the core app under uvicorn (its lifespan launches and destroys the runtime), webhook subscriptions."""
+
+    def __init__(self, options: CoreOptions, *, host: str, ca_bundle: str | None) -> None:
+        from core.settings import CoreSettings
+
+        self.options = options
+        self.host = host
+        self.ca_bundle = ca_bundle
+        self._tmp: Path | None = None
+        overrides: dict[str, Any] = {"host": host, "port": options.port, "log_level": "warning", **options.settings}
+        if options.data_dir is not None:
+            overrides["data_dir"] = options.data_dir
+        elif "LOCKSTEP_CORE_DATA_DIR" not in os.environ:
+            self._tmp = Path(tempfile.mkdtemp(prefix="lockstep-core-"))
+            overrides["data_dir"] = self._tmp
+        self.settings = CoreSettings(**overrides)
+        self.server: ServerThread | None = None
+        self.connections: Any = None
+
+    def mock_url(self, system: str) -> str:
+        scheme = "https" if system == "crm" and self.ca_bundle else "http"
+        return f"{scheme}://{self.host}:{self.options.mock_ports[system]}"
+
+    def start(self) -> CoreServer:
+        from core import wiring
+        from core.api import create_core_app
+
+        endpoints = {}
+        for name, entry in SYSTEMS.items():
+            transport = None
+            if name == "crm" and self.ca_bundle:
+                transport = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=self.ca_bundle))
+            endpoints[name] = wiring.SystemEndpoint(base_url=self.mock_url(name), credential=entry.demo_key,
+                                                    api_version=entry.build().versions.default, transport=transport)
+        self.connections = wiring.build_connections(endpoints)
+        wiring.install(self.connections)
+        try:
+            self.server = ServerThread(create_core_app(self.settings), host=self.host, port=self.options.port,
+                                       startup_timeout=60).start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.options.port}"
+
+    def subscribe(self, urls: dict[str, str], admin_token: str, verify: str | bool = True) -> list[str]:
+        """Make sure each running mock has its demo tenant, with a webhook endpoint pointing at the core."""
+        done = []
+        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        with httpx.Client(timeout=30, verify=tls, headers={"Lockstep-Admin-Token": admin_token}) as client:
+            for system, base in urls.items():
+                key = DEMO_TENANTS[system]
+                made = client.post(f"{base}/_sandbox/tenants", json={"key": key})
+                if made.status_code != 409:
+                    made.raise_for_status()
+                hook = f"{self.url}/webhooks/{system}"
+                endpoints = client.get(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints").raise_for_status()
+                if not any(e["url"] == hook for e in endpoints.json()):
+                    client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
+                        "url": hook, "secret": self.settings.webhook_secrets(system)[0]}).raise_for_status()
+                done.append(system)
+        return done
+
+    def stop(self) -> None:
+        from core import wiring
+
+        try:
+            if self.server is not None:
+                self.server.stop(timeout=30)
+        finally:
+            wiring.install(None)
+            if self.connections is not None:
+                # Pools bound to the runtime's (stopped) event loop may refuse: nothing is left open then.
+                with contextlib.suppress(Exception):
+                    asyncio.run(self.connections.aclose())
+            if self._tmp is not None:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+
+
 def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
-       state_files: dict[str, Path] | None = None, seed: int = 0, tls_dir: Path | None = None) -> int:
+       state_files: dict[str, Path] | None = None, seed: int = 0, tls_dir: Path | None = None,
+       core: CoreOptions | None = None) -> int:
     servers: list[tuple[SystemEntry, ServerThread]] = []
     ca_bundle: str | None = None
+    core_server: CoreServer | None = None
     try:
         for entry in entries:
             state_file = (state_files or {}).get(entry.name)
@@ -38,44 +143,67 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
                 certfile, keyfile, ca_bundle = tls_files(tls_dir)
                 tls = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
             servers.append((entry, ServerThread(app, host=host, port=entry.port, **tls).start()))
+        if core is not None:
+            if tls_dir is not None and ca_bundle is None:
+                ca_bundle = tls_files(tls_dir)[2]
+            core_server = CoreServer(core, host=host, ca_bundle=ca_bundle).start()
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"could not start the sandbox: {exc} (is another `lockstep up` running?)")
         for _, server in servers:
             server.stop()
         return 1
 
+    try:
+        _announce_and_play(servers, core_server, admin_token=admin_token, demo=demo, ca_bundle=ca_bundle)
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        stop.wait()
+        print("\nstopping...", flush=True)
+    finally:
+        if core_server is not None:
+            core_server.stop()  # first: no flow should be calling a mock that is going away
+        for _, server in servers:
+            server.stop()
+    print("stopped.")
+    return 0
+
+
+def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_server: CoreServer | None, *,
+                       admin_token: str, demo: bool, ca_bundle: str | None) -> None:
     print("\nLockstep sandbox is up:")
     for entry, server in servers:
         print(f"  {entry.name:<8} {server.url:<26} credential: {entry.credential_hint}")
         print(f"  {'':<8} docs {server.url}/docs   control {server.url}/_sandbox/health")
+    if core_server is not None:
+        url = core_server.url
+        print(f"  {'core':<8} {url:<26} backend: {core_server.settings.backend}")
+        print(f"  {'':<8} docs {url}/docs   flows {url}/flows   dlq {url}/dlq")
     print(f"\n  admin token (Lockstep-Admin-Token header): {admin_token}")
     if ca_bundle:
         print(f"  CRM serves https; trust its local CA: REQUESTS_CA_BUNDLE={ca_bundle}")
-    if demo:
-        urls = {entry.name: server.url for entry, server in servers}
-        try:
+    urls = {entry.name: server.url for entry, server in servers}
+    try:
+        if demo:
             seed_demo(urls, admin_token, verify=ca_bundle or True)
             for name, key in DEMO_TENANTS.items():
                 if name in urls:
                     print(f"  demo tenant on {name}: {key}")
+        if core_server is not None:
+            # After seeding (a reseed resets the tenant; endpoints survive a reset), before the story plays.
+            subscribed = core_server.subscribe(urls, admin_token, verify=ca_bundle or True)
+            if subscribed:
+                print(f"  the core is subscribed to the webhooks of: {', '.join(subscribed)} "
+                      f"(tenants {', '.join(DEMO_TENANTS[s] for s in subscribed)})")
+        if demo:
             play_demo(urls, admin_token)
             play_crm_demo(urls, admin_token, verify=ca_bundle or True)
-        except httpx.HTTPError as exc:
-            # Keep the sandbox up so the failure can be inspected through the journal.
-            detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else ""
-            print(f"\nthe demo story stopped: {exc} {detail}")
+    except httpx.HTTPError as exc:
+        # Keep the sandbox up so the failure can be inspected through the journal.
+        detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else ""
+        print(f"\nthe demo story stopped: {exc} {detail}")
     print("\nPress Ctrl-C to stop.", flush=True)
-
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    stop.wait()
-    print("\nstopping...", flush=True)
-    for _, server in servers:
-        server.stop()
-    print("stopped.")
-    return 0

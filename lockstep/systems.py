@@ -23,6 +23,9 @@ class SystemEntry:
 
 
 # Ports from ARCHITECTURE.md: core 8100, CRM 8101, ERP 8102, billing 8103, CS 8104.
+# The integration core is not a mock (it is not in SYSTEMS); `lockstep up` serves it on CORE_PORT.
+CORE_NAME = "core"
+CORE_PORT = 8100
 SYSTEMS: dict[str, SystemEntry] = {
     "crm": SystemEntry("crm", 8101, "mocks.crm.system:crm_system", "Authorization: Bearer <any token>",
                        "00Dlockstepdemo", "Salesforce REST"),

@@ -117,3 +117,72 @@ def test_up_serves_the_crm_over_tls_from_a_local_ca(tmp_path: Path) -> None:
     finally:
         output = _interrupt(proc)
     assert f"REQUESTS_CA_BUNDLE={ca}" in output
+
+
+def _core_offset() -> int:
+    """An offset whose five ports (core 8100 .. CS 8104, shifted) are all free right now."""
+    import socket
+
+    for _ in range(50):
+        base = free_port()
+        if base + 4 > 65535:
+            continue
+        try:
+            for port in range(base, base + 5):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base - 8100
+    raise AssertionError("no five consecutive free ports")
+
+
+def test_up_serves_the_core_on_8100_plus_offset_subscribed_to_every_mock(tmp_path: Path) -> None:
+    offset = _core_offset()
+    core = f"http://127.0.0.1:{8100 + offset}"
+    billing = f"http://127.0.0.1:{8103 + offset}"
+    proc = _start("up", "--port-offset", str(offset), "--state-dir", str(tmp_path))
+    admin = {"Lockstep-Admin-Token": ADMIN}
+    try:
+        for port in range(8101, 8105):
+            _wait_healthy(f"http://127.0.0.1:{port + offset}", proc)
+        deadline, health = time.monotonic() + 60, None
+        while health is None:
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the core never answered /health"
+            try:
+                health = httpx.get(f"{core}/health", timeout=1)
+            except httpx.TransportError:
+                time.sleep(0.05)
+        assert health.status_code == 200 and health.json()["status"] == "ok", health.text
+        # Subscribed: every mock's demo tenant has an endpoint at the core (registered before the banner's
+        # "Press Ctrl-C" line; wait for it rather than racing it).
+        demo_keys = {"crm": "00Dlockstepdemo", "erp": "nsdemo", "billing": "sk_test_lockstepdemo",
+                     "cs": "gs-lockstep-demo"}
+        deadline = time.monotonic() + 30
+        for system, key in demo_keys.items():
+            url = f"http://127.0.0.1:{8100 + offset + ['crm', 'erp', 'billing', 'cs'].index(system) + 1}"
+            while True:
+                listed = httpx.get(f"{url}/_sandbox/tenants/{key}/webhooks/endpoints", headers=admin)
+                if listed.status_code == 200 and listed.json():
+                    break
+                assert time.monotonic() < deadline, f"{system}: the core never subscribed ({listed.text})"
+                time.sleep(0.05)
+            assert [e["url"] for e in listed.json()] == [f"{core}/webhooks/{system}"]
+        # A billing webhook reaches the core's intake over the loopback, signed with the core's secret.
+        customer = httpx.post(f"{billing}/v1/customers", data={"name": "Wired"},
+                              auth=("sk_test_lockstepdemo", "")).json()
+        drained = httpx.post(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/webhooks/drain", headers=admin)
+        assert drained.json() == {"drained": True, "pending": 0}
+        [delivery] = [d for d in httpx.get(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/deliveries",
+                                           headers=admin).json() if d["event_type"] == "customer.created"]
+        assert delivery["url"] == f"{core}/webhooks/billing"
+        assert [a.get("status_code") for a in delivery["attempts"]] == [200], (customer, delivery)
+        inbox = httpx.get(f"{core}/health").json()["inbox"]
+        assert sum(n for status, n in inbox.items() if status != "duplicates") >= 1, inbox  # in the core's inbox
+    finally:
+        output = _interrupt(proc)
+    assert proc.returncode == 0, output
+    assert f"core     {core}" in output and f"{core}/flows" in output and f"{core}/dlq" in output
+    assert "stopped." in output
+    assert (tmp_path / "core" / "dbos.sqlite").exists()  # --state-dir keeps the core's stores

@@ -1,0 +1,286 @@
+"""Flow 2, invoice sync: billing invoice events -> ERP invoice (amounts, billing status) + CRM receivables.
+
+Trigger: `billing:invoice.{created,finalized,updated,paid,payment_failed,voided,marked_uncollectible}`.
+Business key: `invoice-sync:<invoice id>:<status in the event>` — each status an invoice reaches is one
+business transaction (a later status is a new flow, a duplicate delivery or a second event of the same
+status is not). Drafts are not synced (their amounts still move); `None` for them.
+
+Ordering: whatever status the event carried, every step re-reads the invoice (and the customer's open
+invoices) from billing and writes that, so a stale `open` arriving after `paid` writes `paid` again.
+
+Steps (each retried on transient errors, each write idempotent):
+1. resolve (crosswalk): billing customer -> canonical account -> ERP customer / CRM account; the invoice's
+   subscription -> ERP sales order (crosswalk entity `subscription`, else `order`, linked to the billing
+   subscription id). An unknown billing customer is not ours: the flow ends, noted in the trace. A known
+   customer whose subscription is not linked to an order yet (lead-to-cash still running) is retried.
+2. ERP invoice: upsert by externalId = billing invoice id, one line carrying the invoice total (NetSuite lines
+   can't be negative, proration credits are netted), item = the order's first line item; memo states the
+   billing status and amounts. When the order has no room left to bill (a renewal period beyond the
+   contract order; a proration invoice racing its amendment, waited for first), a supplementary order keyed
+   `invoice:<invoice id>/erp-order` is created for it.
+   The ERP mock has no payment record in its REST API (NetSuite's customerPayment): the ERP invoice's
+   status stays Open, and billing's status lives in the memo (see the report / README).
+3. CRM: AR_Balance__c = sum of `amount_remaining` over the customer's open billing invoices.
+
+Helpers shared by flows 2, 3, 4 and 6 (account / order resolution) live here; generic ones in _common.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from decimal import Decimal
+from typing import Any
+
+from dbos import DBOS
+
+from core.connectors.erp import eid
+from core.connectors.errors import NotFoundError, VendorError
+from core.connectors.mapping.billing import BillingInvoice
+from core.connectors.mapping.crm import AccountUpdate
+from core.connectors.mapping.erp import ErpInvoice, LineInput
+from core.flows._common import crosswalk, idem_key
+from core.flows._common import note as _note
+from core.intake.envelopes import IntakeEvent
+from core.intake.router import register_flow
+from core.model import InvoiceStatus, Money
+from core.runtime import transient
+from core.wiring import connections
+
+__all__ = ["FLOW", "NotLinkedError", "crosswalk", "invoice_sync", "note", "order_for_subscription", "resolve_account",
+           "sync_invoice"]
+
+FLOW = "invoice_sync"
+_log = logging.getLogger("lockstep.core.flows.invoice_sync")
+
+# Step retry policy: ~6 s of retries on top of each connector's own in-call retries.
+STEP = {"retries_allowed": True, "max_attempts": 6, "interval_seconds": 0.2, "backoff_rate": 2.0,
+        "should_retry": transient}
+# Waiting for another flow to link records (lead-to-cash) or to amend an order: ~12 s.
+WAIT = {"retries_allowed": True, "max_attempts": 8, "interval_seconds": 0.25, "backoff_rate": 1.6,
+        "should_retry": transient}
+
+TRIGGERS = [f"billing:invoice.{t}" for t in ("created", "finalized", "updated", "paid", "payment_failed",
+                                             "voided", "marked_uncollectible")]
+NO_ROOM = "exceeds the amount left to bill"
+
+
+# ---- shared helpers (flows 2, 3, 4, 6) ---------------------------------------------------------------------
+
+
+class NotLinkedError(Exception):
+    """Records another flow links (lead-to-cash) are not linked yet: retried, then parked (replayable)."""
+
+    retryable = True
+    dlq_reason = "not linked yet"
+
+
+class _NoRoomYet(Exception):
+    """The order has no room for a proration invoice yet: its amendment is probably still running."""
+
+    retryable = True
+
+
+def resolve_account(system: str, native_id: str) -> dict[str, Any] | None:
+    """{"account": canonical id, "crm"/"erp"/"billing"/"cs": native ids} for a native account, or None when
+    the crosswalk has never seen it. Reads only (a step's body; call it inside one)."""
+    xw = crosswalk()
+    account = xw.lookup("account", system, native_id)
+    if account is None:
+        return None
+    return {"account": str(account), **xw.refs(account)}
+
+
+async def order_for_subscription(subscription_id: str) -> str | None:
+    """The ERP sales order behind a billing subscription: linked in the crosswalk (entity `subscription` or
+    `order` holding both native ids), else named by the subscription's `erp_sales_order` metadata (what
+    lead-to-cash stamps on it)."""
+    xw = crosswalk()
+    for entity in ("subscription", "order", "contract"):
+        canonical = xw.lookup(entity, "billing", subscription_id)
+        if canonical is not None:
+            native = xw.native(canonical, "erp")
+            if native:
+                return native
+    sub = await connections().billing.get_subscription(subscription_id)
+    return sub.metadata.get("erp_sales_order") or None
+
+
+def note(action: str, status: str, detail: str | None = None) -> None:
+    """A decision of the flow (a skip, a state) in the trace; the connectors log every HTTP call."""
+    _note("core", action, status, detail)
+
+
+def major(amount_minor: int, currency: str) -> Decimal:
+    return Money(amount_minor=amount_minor, currency=currency).to_major()
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        _log.warning("%s=%r is not an integer; using %d", name, raw, default)
+        return default
+
+
+# ---- business key ------------------------------------------------------------------------------------------
+
+
+def business_key(event: IntakeEvent) -> str | None:
+    obj = event.payload.get("data", {}).get("object", {})
+    status = obj.get("status")
+    if not obj.get("id") or not status or status == "draft":
+        return None
+    return f"invoice-sync:{obj['id']}:{status}"
+
+
+# ---- steps -------------------------------------------------------------------------------------------------
+
+
+@DBOS.step(name="invoice_sync.resolve", **WAIT)
+async def resolve_invoice(invoice_id: str) -> dict[str, Any] | None:
+    """Current invoice facts + cross-system refs; None when the customer is not managed by lockstep."""
+    inv = await connections().billing.get_invoice(invoice_id)
+    refs = resolve_account("billing", inv.customer_id)
+    if refs is None:
+        return None
+    order = await order_for_subscription(inv.subscription_id) if inv.subscription_id else None
+    if inv.subscription_id and order is None:
+        raise NotLinkedError(f"billing subscription {inv.subscription_id} has no linked ERP sales order yet")
+    if not refs.get("erp"):
+        raise NotLinkedError(f"account {refs['account']} has no ERP customer linked yet")
+    return {**refs, "customer_id": inv.customer_id, "subscription_id": inv.subscription_id, "sales_order": order}
+
+
+def _memo(inv: BillingInvoice) -> str:
+    def fmt(v: int) -> str:
+        return f"{major(v, inv.currency)} {inv.currency}"
+
+    return (f"billing {inv.id} ({inv.number or '-'}): status {inv.status.value}; total {fmt(inv.total)}, "
+            f"paid {fmt(inv.amount_paid)}, remaining {fmt(inv.amount_remaining)}; attempts {inv.attempt_count}")
+
+
+async def _erp_line(order_id: str, inv: BillingInvoice) -> LineInput:
+    order = await connections().erp.get_sales_order(order_id)
+    if not order.lines:
+        raise NotLinkedError(f"ERP sales order {order_id} has no lines to bill")
+    what = "; ".join(ln.description for ln in inv.lines)[:900]
+    return LineInput(item_id=order.lines[0].item_id, quantity=1, rate=major(inv.total, inv.currency),
+                     description=f"{inv.number or inv.id}: {what}")
+
+
+async def _upsert(inv: BillingInvoice, refs: dict[str, Any], order_id: str, existing: ErpInvoice | None) -> dict:
+    erp = connections().erp
+    memo = _memo(inv)
+    if existing is not None and existing.status != "open":
+        # Paid / voided in the ERP already: NetSuite only lets memo change now.
+        written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, memo=memo)
+    else:
+        line = await _erp_line(order_id, inv)
+        due = (inv.due_date or inv.issued_at).date()
+        written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, lines=[line],
+                                           tran_date=inv.issued_at.date(), due_date=due, memo=memo)
+    return {"erp_invoice": written.id, "sales_order": written.order_id, "total": str(written.total)}
+
+
+@DBOS.step(name="invoice_sync.erp_invoice", **WAIT)
+async def erp_invoice(invoice_id: str, refs: dict[str, Any]) -> dict[str, Any]:
+    """Upsert the ERP invoice from the CURRENT billing invoice. {"status": "synced" | "no_room" | "skipped"}."""
+    inv = await connections().billing.get_invoice(invoice_id)
+    if inv.status is InvoiceStatus.DRAFT:
+        return {"status": "skipped", "why": "draft"}
+    if inv.total < 0:
+        note("erp invoice", "skipped", f"{inv.id}: negative total {inv.total} (a credit, not an invoice)")
+        return {"status": "skipped", "why": "negative total"}
+    try:
+        existing = await connections().erp.get_invoice(eid(inv.id))
+    except NotFoundError:
+        existing = None
+    order_id = existing.order_id if existing is not None else refs["sales_order"]
+    try:
+        return {"status": "synced", **await _upsert(inv, refs, order_id, existing)}
+    except VendorError as exc:
+        if NO_ROOM not in exc.message:
+            raise
+        if any(line.proration for line in inv.lines):
+            raise _NoRoomYet(f"order {order_id} has no room for proration invoice {inv.id} yet") from exc
+        return {"status": "no_room", "why": exc.message}
+
+
+@DBOS.step(name="invoice_sync.erp_supplementary_order", **STEP)
+async def erp_supplementary(invoice_id: str, refs: dict[str, Any]) -> dict[str, Any]:
+    """An order for an invoice the contract order has no room for (e.g. a renewal period), then the invoice."""
+    erp = connections().erp
+    inv = await connections().billing.get_invoice(invoice_id)
+    contract = await erp.get_sales_order(refs["sales_order"])
+    item = contract.lines[0].item_id if contract.lines else None
+    if item is None:
+        raise NotLinkedError(f"ERP sales order {refs['sales_order']} has no lines")
+    order = await erp.create_sales_order(
+        idempotency_key=idem_key(f"invoice:{inv.id}", "erp-order"), customer=refs["erp"],
+        lines=[LineInput(item_id=item, quantity=1, rate=major(inv.total, inv.currency),
+                         description=f"Billing beyond order {contract.tran_id}: {inv.number or inv.id}")],
+        tran_date=inv.issued_at.date(), memo=f"lockstep: billing invoice {inv.id} beyond order {contract.tran_id}")
+    note("erp supplementary order", "created", f"{order.tran_id} for {inv.id}")
+    try:
+        existing = await erp.get_invoice(eid(inv.id))
+    except NotFoundError:
+        existing = None
+    return {"status": "synced", **await _upsert(inv, refs, order.id, existing)}
+
+
+@DBOS.step(name="invoice_sync.crm_receivables", **STEP)
+async def crm_receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
+    """AR_Balance__c = what the customer still owes on open invoices (billing's current state)."""
+    c = connections()
+    open_invoices = await c.billing.list_invoices(billing_customer, status="open")
+    currency = open_invoices[0].currency if open_invoices else (await c.billing.get_customer(
+        billing_customer)).currency or "USD"
+    owed = sum(i.amount_remaining for i in open_invoices if i.currency == currency)
+    await c.crm.update_account(crm_account, AccountUpdate(ar_balance=Money(amount_minor=owed, currency=currency)))
+    return {"ar_balance_minor": owed, "currency": currency, "open_invoices": len(open_invoices)}
+
+
+@DBOS.step(name="invoice_sync.link", **STEP)
+def link_invoice(invoice_id: str, erp_invoice_id: str) -> str:
+    xw = crosswalk()
+    canonical = xw.get_or_create("invoice", "billing", invoice_id)
+    xw.link(canonical, "erp", erp_invoice_id)
+    return str(canonical)
+
+
+async def sync_invoice(invoice_id: str) -> dict[str, Any]:
+    """The invoice-sync steps for one billing invoice (also run by the amendment flow for its proration
+    invoice). Call from inside a workflow."""
+    refs = await resolve_invoice(invoice_id)
+    if refs is None:
+        note("invoice sync", "skipped", f"{invoice_id}: billing customer not managed by lockstep")
+        return {"invoice": invoice_id, "status": "not managed"}
+    out: dict[str, Any] = {"invoice": invoice_id, "account": refs["account"]}
+    if refs.get("sales_order"):
+        try:
+            erp = await erp_invoice(invoice_id, refs)
+        except Exception as exc:  # the proration wait ran out: bill it on its own order
+            if type(exc).__name__ != "DBOSMaxStepRetriesExceeded" or not any(
+                    isinstance(e, _NoRoomYet) for e in getattr(exc, "errors", [])):
+                raise
+            erp = {"status": "no_room"}
+        if erp["status"] == "no_room":
+            erp = await erp_supplementary(invoice_id, refs)
+        out["erp"] = erp
+        if erp.get("erp_invoice"):
+            out["canonical"] = link_invoice(invoice_id, erp["erp_invoice"])
+    else:
+        note("erp invoice", "skipped", f"{invoice_id}: no subscription, so no ERP sales order to bill")
+    if refs.get("crm"):
+        out["crm"] = await crm_receivables(refs["customer_id"], refs["crm"])
+    return out
+
+
+async def invoice_sync(event: dict[str, Any]) -> dict[str, Any]:
+    invoice_id = event["payload"]["data"]["object"]["id"]
+    return await sync_invoice(invoice_id)
+
+
+register_flow(TRIGGERS, business_key, invoice_sync, name=FLOW)
