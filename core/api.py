@@ -44,7 +44,7 @@ _TAGS = [
     {"name": "trace", "description": "ordered steps of one business transaction across systems"},
     {"name": "dlq", "description": "parked flows and their replay"},
     {"name": "crosswalk", "description": "canonical id <-> native ids"},
-    {"name": "reconcile", "description": "cross-system comparison (not built yet)"},
+    {"name": "reconcile", "description": "cross-system findings per account: missing, orphan, conflict"},
     {"name": "webhooks", "description": "signed webhooks from the systems of record"},
 ]
 
@@ -246,7 +246,7 @@ def _routes(app: FastAPI) -> None:
         except RuntimeError as exc:
             return error(503, "no_connections", str(exc))
         try:
-            report = await reconcile_run(runtime.crosswalk, connections, accounts=None, limit=limit,
+            report = await reconcile_run(runtime.crosswalk, connections, accounts=accounts, limit=limit,
                                          orphans=orphans)
         except UnknownCanonicalIdError as exc:
             return error(404, "canonical_id_not_found", str(exc).strip("'\""))

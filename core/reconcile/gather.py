@@ -18,7 +18,8 @@ What each system can say about an account (canonical fields; the owner of each i
            status (Inactive -> churned, Active -> active or at_risk)
 ARR (billing's word) is the yearly value of the customer's live subscriptions — status active, trialing or
 past_due — sum of unit amount x quantity, x12 for monthly prices; renewal_date is the latest current period
-end (UTC day) among them. With no live subscription billing says ARR 0 and no renewal date.
+end (UTC day) among them. With no live subscription billing says ARR 0 and no renewal date. After a merge the
+subscriptions of billing customers merged into the account (crosswalk aliases) count too.
 
 The connectors have no list / by-Gsid calls yet, so the few reads they lack are made here with the client's own
 request path (`_request`: auth, limits, retries, error typing) and parsed with the connectors' pinned mappings,
@@ -172,7 +173,7 @@ async def _billing_subscriptions(c: BillingClient, customer_id: str, bound: int 
     return out
 
 
-async def _read_billing(c: BillingClient, native_id: str) -> Snapshot:
+async def _read_billing(c: BillingClient, native_id: str, merged_in: Iterable[str] = ()) -> Snapshot:
     try:
         resp = await c._request("GET", f"/v1/customers/{quote(native_id, safe='')}")
     except NotFoundError as exc:
@@ -183,6 +184,13 @@ async def _read_billing(c: BillingClient, native_id: str) -> Snapshot:
     cust = parse_customer(body, c.api_version)
     c.check_served_version(resp, "customer")
     subs = await _billing_subscriptions(c, cust.id)
+    # After a merge the losers' subscriptions stay on their (merged-in) customers, re-pointed to the survivor:
+    # they are the survivor's ARR too.
+    for other in merged_in:
+        try:
+            subs += await _billing_subscriptions(c, other)
+        except NotFoundError:
+            continue
     currency = cust.currency or next((s.currency for s in subs if s.status in LIVE_SUBSCRIPTIONS), None)
     fields: dict[str, Any] = {"name": cust.name, "billing_email": cust.email, "currency": currency}
     if cust.delinquent:
@@ -245,13 +253,21 @@ def _read_error(account: str | None, system: str, native_id: str | None, exc: Ba
                      message=str(exc)[:500])
 
 
-async def read_account(connections: Any, account: str, linked: dict[str, str]) -> AccountRead:
-    """Reads every linked record of `account` concurrently (the clients' own limiters pace each vendor)."""
+async def read_account(connections: Any, account: str, linked: dict[str, str],
+                       merged_in: dict[str, list[str]] | None = None) -> AccountRead:
+    """Reads every linked record of `account` concurrently (the clients' own limiters pace each vendor).
+    `merged_in`: system -> native ids merged into the account (crosswalk aliases that are not primary); only
+    billing reads them (their subscriptions count towards the survivor's ARR)."""
     out = AccountRead(account, dict(linked))
+    merged_in = merged_in or {}
 
     async def one(system: str, native_id: str) -> None:
+        client = getattr(connections, system)
         try:
-            out.snapshots[system] = await READERS[system](getattr(connections, system), native_id)
+            if system == "billing":
+                out.snapshots[system] = await _read_billing(client, native_id, merged_in.get("billing", ()))
+            else:
+                out.snapshots[system] = await READERS[system](client, native_id)
         except _Gone as gone:
             out.gone[system] = native_id
             out.gone_why[system] = gone.why

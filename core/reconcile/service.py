@@ -76,16 +76,24 @@ async def run(
     ownership = ownership or default_ownership()
     always, provisioned = tuple(always), tuple(provisioned)
 
-    def plan() -> tuple[list[str], dict[str, dict[str, str]]]:
+    def plan() -> tuple[list[str], dict[str, dict[str, str]], dict[str, dict[str, list[str]]]]:
         ids = select_accounts(crosswalk, accounts, limit)
-        return ids, {a: crosswalk.refs(a) for a in ids}
+        refs, merged = {}, {}
+        for a in ids:
+            group = crosswalk.aliases(a)
+            refs[a] = {r.system: r.native_id for r in group if r.primary}
+            merged[a] = {}
+            for r in group:
+                if not r.primary:
+                    merged[a].setdefault(r.system, []).append(r.native_id)
+        return ids, refs, merged
 
-    ids, refs = await asyncio.to_thread(plan)
+    ids, refs, merged = await asyncio.to_thread(plan)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(account: str) -> AccountRead:
         async with gate:
-            return await read_account(connections, account, refs[account])
+            return await read_account(connections, account, refs[account], merged[account])
 
     scan_task = asyncio.ensure_future(scan_claims(connections, limit=scan_limit)) if orphans else None
     try:

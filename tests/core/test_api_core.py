@@ -127,11 +127,17 @@ async def test_crosswalk_lookup(client: httpx.AsyncClient, runtime: Runtime) -> 
     assert (missing.status_code, missing.json()["error"]["code"]) == (404, "canonical_id_not_found")
 
 
-async def test_reconcile_is_a_clear_501_until_it_exists(client: httpx.AsyncClient) -> None:
-    response = await client.get("/reconcile")
-    assert response.status_code == 501
-    err = response.json()["error"]
-    assert err["code"] == "not_implemented" and "not built yet" in err["message"]
+async def test_reconcile_without_connections_is_a_clear_503(client: httpx.AsyncClient) -> None:
+    from core import wiring
+
+    saved = wiring._installed
+    wiring.install(None)  # another test module may have installed a sandbox's connections
+    try:
+        response = await client.get("/reconcile")
+    finally:
+        wiring.install(saved)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "no_connections"
 
 
 @pytest.mark.parametrize(

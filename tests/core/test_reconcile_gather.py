@@ -164,13 +164,18 @@ async def test_money_and_status_conflicts_and_duplicates(estate: Estate) -> None
     await estate.conns.erp.update_customer(native_a["erp"], {"isInactive": True})
     # A second billing customer for A (a duplicate a retried flow without idempotency would make).
     dup = await estate.conns.billing.create_customer(idempotency_key="dup", name="Acme GmbH",
-                                                     metadata={"canonical_id": a})
+                                                     metadata={"lockstep_account": a})
+    # ... and one for an account nobody minted, tagged the way the connector tests tag customers.
+    ghost = "acc_01J0000000000000000000GHST"
+    await estate.conns.billing.create_customer(idempotency_key="ghost", name="Ghost", metadata={"canonical_id": ghost})
     # An ERP customer for an account the crosswalk knows but never linked to the ERP.
     prospect = estate.xw.new("account")
     estate.xw.link(prospect, "crm", "001000000000099AAA")
     stray = await estate.conns.erp.upsert_customer(f"lockstep-{prospect}", CustomerInput(
         company_name="Prospect Ltd", subsidiary_id="3", tax_country="DE", tax_number="DE999999999"))
 
+    everything = await run(estate.xw, estate.conns)
+    assert (ghost, "billing", "orphan", None) in brief(everything)
     report = await run(estate.xw, estate.conns, accounts=[a, prospect])
     assert brief(report) == sorted([(a, "billing", "orphan", None), (a, "cs", "conflict", "arr"),
                                     (a, "erp", "conflict", "status"), (prospect, "crm", "missing", None),
@@ -193,6 +198,16 @@ async def test_billing_delinquency_against_the_crm_at_risk_flag(estate: Estate) 
         ("billing", "status", "active", "at_risk", "crm")], report.to_json(indent=2)
     await estate.conns.crm.update_account(native_a["crm"], AccountUpdate(at_risk=True))
     assert (await run(estate.xw, estate.conns)).findings == []
+
+
+async def test_a_deleted_stripe_customer_is_missing(estate: Estate) -> None:
+    a, native_a = await estate.provision("Acme GmbH", "ap@acme.example")
+    async with estate.raw("billing") as billing:
+        assert (await billing.delete(f"/v1/customers/{native_a['billing']}")).status_code == 200
+    report = await run(estate.xw, estate.conns)
+    assert [(f.account, f.system, f.kind, f.native_id) for f in report.findings] == [
+        (a, "billing", "missing", native_a["billing"])], report.to_json(indent=2)
+    assert "deleted" in report.findings[0].detail and report.errors == []
 
 
 async def test_json_shape_and_selection(estate: Estate) -> None:
