@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import json
 import random
 import threading
@@ -407,7 +408,10 @@ class WebhookDispatcher:
             ev.set()
         task = self._workers.get(ep_id)
         if task is None or task.done():
-            self._workers[ep_id] = loop.create_task(self._run(ep_id), name=f"webhooks:{self.system}:{ep_id}")
+            # A fresh context: the worker must not inherit the context of whichever request happened to
+            # enqueue first (an in-process caller's tracing or workflow state would leak into deliveries).
+            self._workers[ep_id] = loop.create_task(self._run(ep_id), name=f"webhooks:{self.system}:{ep_id}",
+                                                    context=contextvars.Context())
 
     def _cancel_workers(self) -> None:
         workers, self._workers, self._arrivals = self._workers, {}, {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import json
@@ -383,3 +384,29 @@ async def test_real_http_delivery_with_retry(live_receiver: tuple[str, Receiver]
     headers, body = rx.requests[-1]
     assert stripe.Webhook.construct_event(body, headers["stripe-signature"], "whsec_live")["id"] == "evt_7"
     await wh.aclose()
+
+
+CALLER_STATE: contextvars.ContextVar[str | None] = contextvars.ContextVar("caller_state", default=None)
+
+
+async def test_deliveries_do_not_inherit_the_enqueuing_callers_context() -> None:
+    seen: list[str | None] = []
+
+    async def hook(request: Request) -> Response:
+        seen.append(CALLER_STATE.get())
+        return Response("ok")
+
+    receiver = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    routes = DeliveryRoutes()
+    routes.register("http://ctx.receiver", receiver)
+    dispatcher = WebhookDispatcher(system="t", sign=None, wall=lambda: 1_700_000_000.0,
+                                   rng=random.Random(1), routes=routes)
+    dispatcher.add_endpoint("http://ctx.receiver/hook", secret="s")
+    token = CALLER_STATE.set("inside-a-workflow")
+    try:
+        dispatcher.enqueue("evt_1", "thing.created", b"{}")
+    finally:
+        CALLER_STATE.reset(token)
+    assert await dispatcher.drain(5)
+    await dispatcher.aclose()
+    assert seen == [None]
