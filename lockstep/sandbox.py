@@ -1,10 +1,14 @@
 """The sandbox harness: all four mocks and the integration core, wired together, for tests and scenarios.
 
 In-process (the default, `Sandbox.start()`): the mock apps and the core app live in this process and talk
-over `httpx.ASGITransport` (no sockets). One `DeliveryRoutes` is shared by the mocks, with the core app
+over ASGI transports (no sockets). One `DeliveryRoutes` is shared by the mocks, with the core app
 registered under `http://core.lockstep`, so a mock's webhook reaches the core's intake in-process, signed
 with the secret from the core settings. The core's connections (`core.wiring.install`) point at the mock
-apps (`http://<system>.lockstep` over ASGI transports) with the primary tenant's credentials.
+apps (`http://<system>.lockstep`) with the primary tenant's credentials.
+The mocks run on one event loop thread of their own (`LoopBoundTransport`), as if each were its own process:
+tests call them from pytest's loop, flows from DBOS's loop, and each call runs in a fresh context there. So
+webhook delivery workers never hop loops (which re-sent deliveries), and a flow's context (DBOS's current
+workflow, the correlation id) never leaks into the webhooks a mock emits while serving it.
 
     sandbox = Sandbox.start()                    # SQLite in a temp dir; or core_settings=CoreSettings(...)
     crm = sandbox.clients["crm"]                 # httpx.AsyncClient, authenticated as the primary tenant
@@ -14,11 +18,17 @@ apps (`http://<system>.lockstep` over ASGI transports) with the primary tenant's
     sandbox.close()
 
 Tenants (decision): the core's connections are process-global (one credential per system), so ONE tenant set
-is wired to the core: `sandbox.primary` (also `sandbox.tenant()`), created at start with credentials unique
+is wired to the core: `sandbox.primary` (also `await sandbox.tenant()`), created at start with credentials unique
 to this Sandbox. Tests sharing a Sandbox keep apart by unique business data (names, external ids) and by
 asserting on the records they created. `sandbox.tenant("name")` makes a FRESH, isolated set of mock tenants
 (unique credentials per call) that is NOT subscribed to the core by default: its webhooks would make the
-core call the primary tenant about records it does not have. Use those for mock-only checks.
+core call the primary tenant about records it does not have (and CS event ids, `evt_<per-tenant seq>`, would
+collide in the core's inbox). Use those for mock-only checks.
+
+Quiesce = repeat {drain every wired tenant's webhook outbox; no flow ENQUEUED / PENDING; nothing pending}
+until two rounds in a row see the same counters (deliveries made, the core's inbox), polling with a
+deadline; a `QuiesceTimeout` names what was still busy. A flow that waits on purpose (a durable sleep) can
+be left out with `ignore_flows=`.
 
 Live (`Sandbox.connect(urls, admin_token, core_url)`): the same API against running servers (`lockstep up`),
 where the core is wired to the demo tenants; no runtime is launched and nothing in-process is touched.
@@ -240,7 +250,7 @@ class Sandbox:
         self.mock_urls = mock_urls
         self.core_url = core_url
         self.versions = versions
-        self.settings = settings  # CoreSettings (in-process) or None (live)
+        self.settings = settings  # CoreSettings: the in-process core's; live, from the env (webhook secrets)
         self._transports = transports
         self._core_transport = core_transport
         self.core = httpx.AsyncClient(base_url=core_url, transport=core_transport, timeout=30)
@@ -323,6 +333,8 @@ class Sandbox:
             runtime = Runtime(core_settings).launch()
         except BaseException:
             mock_loop.stop()
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
         try:
             core_app = create_core_app(core_settings, runtime=runtime)
@@ -333,6 +345,8 @@ class Sandbox:
         except BaseException:
             runtime.destroy()
             mock_loop.stop()
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
             raise
         sandbox.apps, sandbox.core_app, sandbox.runtime, sandbox.routes, sandbox._tmp = (
             apps, core_app, runtime, routes, tmp)

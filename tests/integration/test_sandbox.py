@@ -4,6 +4,7 @@ every mock with the correlation header; quiesce waits for flows; tenants are iso
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from core import trace
 from core.connectors.mapping.cs import CompanyInput
 from core.intake.envelopes import parse_event
 from core.intake.router import register_flow
+from core.runtime import RuntimeBusyError
 from core.wiring import connections
 from lockstep.sandbox import CORE_BASE_URL, QuiesceTimeout, Sandbox
 from tests.integration.conftest import backend, unique
@@ -233,3 +235,16 @@ async def test_the_core_runs_on_the_backend_the_environment_asks_for(sandbox: Sa
     health = (await sandbox.core.get("/health")).json()
     assert health["status"] == "ok" and health["backend"] == expected
     assert PROBE in health["flows"]
+
+
+def test_a_second_in_process_sandbox_is_refused_and_leaves_nothing_running(sandbox: Sandbox) -> None:
+    threads = {t.name for t in threading.enumerate()}
+    with pytest.raises(RuntimeBusyError):
+        Sandbox.start()
+    assert {t.name for t in threading.enumerate()} == threads
+    assert sandbox.runtime.launched
+
+
+async def test_start_refuses_a_running_event_loop(sandbox: Sandbox) -> None:
+    with pytest.raises(RuntimeError, match="astart"):
+        Sandbox.start()

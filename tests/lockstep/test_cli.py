@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import ssl
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -66,6 +68,7 @@ def test_up_starts_each_system_on_its_port_and_ctrl_c_stops_cleanly() -> None:
         output = _interrupt(proc)
     assert proc.returncode == 0, output
     assert "stopped." in output and f"http://127.0.0.1:{8103 + offset}" in output
+    assert "core " not in output and "/flows" not in output  # --only without core: no core, as before
 
 
 def test_up_rejects_unknown_systems() -> None:
@@ -137,6 +140,24 @@ def _core_offset() -> int:
     raise AssertionError("no five consecutive free ports")
 
 
+async def _drive_live(offset: int) -> dict[str, Any]:
+    from lockstep.sandbox import Sandbox
+
+    urls = {name: f"http://127.0.0.1:{port + offset}" for name, port in
+            {"crm": 8101, "erp": 8102, "billing": 8103, "cs": 8104}.items()}
+    box = await Sandbox.connect(urls, ADMIN, f"http://127.0.0.1:{8100 + offset}")
+    try:
+        made = (await box.clients["billing"].post("/v1/customers", data={"name": "Live"})).json()
+        report = await box.quiesce(timeout=30)
+        endpoints = (await box.control("billing").get("/webhooks/endpoints")).json()
+        [delivery] = await box.deliveries("billing", limit=1)  # newest first: the customer just made
+        assert delivery["event_type"] == "customer.created" and made["id"].startswith("cus_")
+        return {"endpoints": len(endpoints), "quiesce": report,
+                "delivered": [a.get("status_code") for a in delivery["attempts"]]}
+    finally:
+        await box.aclose()
+
+
 def test_up_serves_the_core_on_8100_plus_offset_subscribed_to_every_mock(tmp_path: Path) -> None:
     offset = _core_offset()
     core = f"http://127.0.0.1:{8100 + offset}"
@@ -180,6 +201,9 @@ def test_up_serves_the_core_on_8100_plus_offset_subscribed_to_every_mock(tmp_pat
         assert [a.get("status_code") for a in delivery["attempts"]] == [200], (customer, delivery)
         inbox = httpx.get(f"{core}/health").json()["inbox"]
         assert sum(n for status, n in inbox.items() if status != "duplicates") >= 1, inbox  # in the core's inbox
+        # The harness drives the same servers (Sandbox.connect): no second subscription, quiesce settles.
+        seen = asyncio.run(_drive_live(offset))
+        assert seen["endpoints"] == 1 and seen["quiesce"]["rounds"] >= 2 and seen["delivered"] == [200]
     finally:
         output = _interrupt(proc)
     assert proc.returncode == 0, output
