@@ -45,18 +45,19 @@ def closed_won_flow(event: dict) -> str:
     return event["payload"]["payload"]["StageName"]
 
 
-def _closed_won_key(event: object) -> str | None:
+def _closed_lost_key(event: object) -> str | None:
+    # Keyed on "Closed Lost" so this test flow never competes with the real lead-to-cash flow for an event.
     payload = event.payload["payload"]  # type: ignore[attr-defined]
-    if payload.get("StageName") != "Closed Won":
+    if payload.get("StageName") != "Closed Lost":
         return None
-    return f"closed-won:{payload['ChangeEventHeader']['recordIds'][0]}"
+    return f"test-closed-lost:{payload['ChangeEventHeader']['recordIds'][0]}"
 
 
 register_flow(["billing:invoice.paid", "billing:invoice.payment_failed"],
               lambda e: f"payment:{e.payload['data']['object']['id']}", payment_flow, name="intake_payment")
 register_flow(["billing:invoice.updated"], lambda e: f"sync:{e.aggregate_key}:{e.aggregate_version}", sync_flow,
               name="intake_sync")
-register_flow(["crm:OpportunityChangeEvent"], _closed_won_key, closed_won_flow, name="intake_closed_won")
+register_flow(["crm:OpportunityChangeEvent"], _closed_lost_key, closed_won_flow, name="intake_closed_won")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -164,10 +165,11 @@ async def test_events_no_flow_wants_are_acknowledged_and_recorded(client: httpx.
 
     ignored = await post(client, "crm", cdc("Negotiation", 1))
     assert ignored.json()["status"] == "ignored"
-    won = await post(client, "crm", cdc("Closed Won", 2))
-    assert won.json()["flows"][0]["workflow_id"] == f"closed-won:{opp}"
-    assert (await wait_async(f"closed-won:{opp}")).status == "SUCCESS"
-    assert (await dbos_call(lambda: DBOS.retrieve_workflow(f"closed-won:{opp}").get_result())) == "Closed Won"
+    lost = await post(client, "crm", cdc("Closed Lost", 2))
+    assert [f["workflow_id"] for f in lost.json()["flows"]] == [f"test-closed-lost:{opp}"]
+    assert (await wait_async(f"test-closed-lost:{opp}")).status == "SUCCESS"
+    result = await dbos_call(lambda: DBOS.retrieve_workflow(f"test-closed-lost:{opp}").get_result())
+    assert result == "Closed Lost"
 
 
 async def test_an_event_left_unfinished_by_a_crash_is_processed_on_redelivery(
