@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-all lint demo up bench clean
+.PHONY: install test test-pg test-all lint demo up bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The integration suite again with the core's store (DBOS, inbox, DLQ, crosswalk) on PostgreSQL at
+# 127.0.0.1:5432; the tests skip with the reason when no server answers.
+test-pg: $(STAMP)
+	LOCKSTEP_TEST_CORE_BACKEND=postgres $(BIN)/python -m pytest tests/integration
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ''

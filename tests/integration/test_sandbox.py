@@ -241,7 +241,8 @@ def test_a_second_in_process_sandbox_is_refused_and_leaves_nothing_running(sandb
     threads = {t.name for t in threading.enumerate()}
     with pytest.raises(RuntimeBusyError):
         Sandbox.start()
-    assert {t.name for t in threading.enumerate()} == threads
+    # Nothing new is left running (idle worker threads from before may exit meanwhile; that is fine).
+    assert {t.name for t in threading.enumerate()} - threads == set()
     assert sandbox.runtime.launched
 
 
