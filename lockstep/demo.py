@@ -7,6 +7,7 @@ own integration or test harness would.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -131,3 +132,53 @@ def play_crm_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], N
     say(f"3. query sees {visible} row for the loser; queryAll sees IsDeleted={merged[0]['IsDeleted']}, "
         f"MasterRecordId={merged[0]['MasterRecordId']}")
     return {"master": master, "loser": loser, "loser_visible": visible, "merged": merged[0]}
+
+
+def play_core_demo(urls: dict[str, str], admin_token: str, say: Callable[[str], None] = print,
+                   verify: str | bool = True, timeout: float = 60.0) -> dict[str, Any]:
+    """Lead to cash through the core: a deal closes in the CRM; the core books it in ERP, billing and CS."""
+    if not {"crm", "erp", "billing", "cs", "core"} <= urls.keys():
+        return {}
+    tls = _tls(verify)
+    crm_key, erp_key = DEMO_TENANTS["crm"], DEMO_TENANTS["erp"]
+    crm = httpx.Client(base_url=f"{urls['crm']}/services/data/v60.0", timeout=30, verify=tls,
+                       headers={"Authorization": f"Bearer {crm_key}"})
+    crm_control = httpx.Client(base_url=f"{urls['crm']}/_sandbox/tenants/{crm_key}", timeout=30, verify=tls,
+                               headers=_admin(admin_token))
+    erp = httpx.Client(base_url=f"{urls['erp']}/services/rest/record/v1", timeout=30,
+                       headers={"Authorization": f"Bearer {erp_key}"})
+    core = httpx.Client(base_url=urls["core"], timeout=30)
+    say("\n== Demo: lead to cash through the integration core ==")
+    fields = crm.get("/sobjects/Account/describe").raise_for_status().json()["fields"]
+    if not any(f["name"] == "Tax_Registration__c" for f in fields):
+        crm_control.post("/actions", json={"action": "declare_field", "object": "Account", "field": {
+            "name": "Tax_Registration__c", "type": "string", "length": 40}}).raise_for_status()
+    if erp.get("/item/eid:ITEM-PLAT-ANNUAL").status_code == 404:
+        httpx.post(f"{urls['erp']}/_sandbox/tenants/{erp_key}/seed", json={"customers": 0, "items": True},
+                   headers=_admin(admin_token), timeout=30).raise_for_status()
+    seeded = crm_control.post("/seed", json={"demo": False, "records": {
+        "Account": [{"@ref": "acc", "Name": "Initech Europe", "BillingCountry": "Germany",
+                     "Tax_Registration__c": "DE123456789"}],
+        "Opportunity": [{"AccountId": "@acc", "Name": "Initech Europe - Platform", "StageName": "Proposal/Price Quote",
+                         "CloseDate": "2026-01-15", "Amount": 36000}]}}).raise_for_status().json()["created"]
+    opportunity = seeded["Opportunity"][0]
+    say(f"1. Sales closes 'Initech Europe - Platform' ($36,000/year) as won in the CRM ({opportunity})")
+    won = {"action": "close_opportunity", "id": opportunity, "won": True}
+    crm_control.post("/actions", json=won).raise_for_status()
+    key = f"closed-won:{opportunity}"
+    deadline = time.monotonic() + timeout
+    flow: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        response = core.get(f"/flows/{key}")
+        flow = response.json() if response.status_code == 200 else {}
+        if flow.get("status") in ("SUCCESS", "ERROR"):
+            break
+        time.sleep(0.2)  # polling a remote server's status, bounded by the deadline
+    say(f"2. The CRM's change event reaches the core; flow {key} is {flow.get('status', 'not started')}")
+    # The writes tell the story; reads and lookups are in the full trace.
+    for step in flow.get("trace", []):
+        action = str(step.get("action", ""))
+        if not action.startswith("GET "):
+            say(f"   {step.get('system', ''):<8} {action} {step.get('status', '')}")
+    say(f"3. Follow it: {urls['core']}/flows/{key} and {urls['core']}/trace/{flow.get('correlation_id', '')}")
+    return {"flow": key, "status": flow.get("status"), "steps": len(flow.get("trace", []))}

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from lockstep.demo import DEMO_TENANTS, play_crm_demo, play_demo, seed_demo
+from lockstep.demo import DEMO_TENANTS, play_core_demo, play_crm_demo, play_demo, seed_demo
 from lockstep.systems import SYSTEMS, SystemEntry
 from mocks.crm.tls import tls_files
 from mocks.kernel.app import create_mock_app
@@ -202,6 +202,8 @@ def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_ser
         if demo:
             play_demo(urls, admin_token)
             play_crm_demo(urls, admin_token, verify=ca_bundle or True)
+            if core_server is not None:
+                play_core_demo({**urls, "core": core_server.url}, admin_token, verify=ca_bundle or True)
     except httpx.HTTPError as exc:
         # Keep the sandbox up so the failure can be inspected through the journal.
         detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else ""
