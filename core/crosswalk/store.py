@@ -279,6 +279,15 @@ class Crosswalk:
             )
             return [MergeRecord(r.action, r.winner, r.loser, r.source, r.at) for r in rows]
 
+    def survivors(self, entity: str) -> list[str]:
+        """Canonical ids of `entity` that were not merged away, in id (= minting time) order."""
+        c = self._t.canonical.c
+        query = (select(c.canonical_id)
+                 .where(c.entity == entity, c.canonical_id.not_in(select(self._t.aliases.c.loser)))
+                 .order_by(c.canonical_id))
+        with self._tx(write=False) as conn:
+            return [str(x) for x in conn.execute(query).scalars().all()]
+
     def counts(self) -> dict[str, int]:
         """Row counts per table (canonical ids, native refs, aliases, history): for tests and health checks."""
         with self._tx(write=False) as conn:

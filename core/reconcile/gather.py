@@ -37,8 +37,6 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import select
-
 from core.connectors import BillingClient, ConnectorError, CrmClient, CsClient, ErpClient, NotFoundError
 from core.connectors.mapping.billing import parse_customer, parse_subscription
 from core.connectors.mapping.common import major_to_money
@@ -86,19 +84,8 @@ class _Gone(Exception):
 
 
 def account_ids(crosswalk: Crosswalk) -> list[str]:
-    """Surviving canonical account ids, in id (= minting time) order.
-
-    Uses `Crosswalk.survivors(entity)` when the crosswalk has it; until then reads its tables directly (the
-    crosswalk has no listing call yet)."""
-    survivors = getattr(crosswalk, "survivors", None)
-    if callable(survivors):
-        return sorted(survivors(ENTITY))
-    t = crosswalk._t
-    c = t.canonical.c
-    query = (select(c.canonical_id).where(c.entity == ENTITY, c.canonical_id.not_in(select(t.aliases.c.loser)))
-             .order_by(c.canonical_id))
-    with crosswalk._tx(write=False) as conn:
-        return [str(x) for x in conn.execute(query).scalars().all()]
+    """Surviving canonical account ids, in id (= minting time) order."""
+    return crosswalk.survivors(ENTITY)
 
 
 # ---- per-system reads -------------------------------------------------------------------------------------

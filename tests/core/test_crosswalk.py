@@ -84,6 +84,9 @@ def test_merges_are_transitive_and_native_ids_follow_the_survivor(xw: Crosswalk)
     assert xw.link(a, "erp", "4711") == c
     assert xw.native(c, "erp") == "4711"
     assert xw.check_integrity() == []
+    other = xw.get_or_create("account", "crm", "001D")
+    xw.get_or_create("contact", "crm", "003A")
+    assert xw.survivors("account") == sorted([c, other])
 
 
 def test_merge_refuses_cycles_self_merges_and_mixed_entities(xw: Crosswalk) -> None:
