@@ -1,6 +1,13 @@
-"""`python -m core`: serve the integration core with uvicorn (default 127.0.0.1:8100; see CoreSettings)."""
+"""`python -m core`: serve the integration core with uvicorn (default 127.0.0.1:8100; see CoreSettings).
+
+Everything comes from `LOCKSTEP_CORE_*` settings: storage, port, and the systems of record it connects to
+(`LOCKSTEP_CORE_BILLING_URL`, `_KEY`, `_VERSION`, ...; by default a local `lockstep up` and its demo tenants).
+"""
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
 
 from core.settings import CoreSettings
 
@@ -9,10 +16,18 @@ def serve_core(settings: CoreSettings | None = None) -> None:
     """Run the core in this process until interrupted (launches and destroys its own runtime)."""
     import uvicorn
 
+    from core import wiring
     from core.api import create_core_app
 
     settings = settings or CoreSettings()
-    uvicorn.run(create_core_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    connections = wiring.build_connections(wiring.endpoints_from_settings(settings))
+    wiring.install(connections)
+    try:
+        uvicorn.run(create_core_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    finally:
+        wiring.install(None)
+        with contextlib.suppress(Exception):  # pools bound to uvicorn's (closed) loop have nothing left open
+            asyncio.run(connections.aclose())
 
 
 if __name__ == "__main__":

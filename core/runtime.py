@@ -5,11 +5,12 @@
     runtime.destroy()
 
 Storage (CoreSettings says where):
-- SQLite (default): three files in data_dir: `dbos.sqlite` (DBOS system database), `core.sqlite` (inbox,
-  aggregate versions, DLQ, trace log) and `crosswalk.sqlite`. DBOS gets a tuned `system_database_engine`:
-  WAL + synchronous=NORMAL (durable against a process crash; an OS crash may lose the last commits, never
-  corrupt), plus what DBOS's own SQLite engine sets (IMMEDIATE transactions, 30 s busy timeout, foreign keys),
-  because a custom engine skips DBOS's setup. `sqlite_tuned=False` leaves SQLite's defaults (for measuring).
+- SQLite (default): four files in data_dir: `dbos.sqlite` (DBOS system database), `core.sqlite` (inbox,
+  aggregate versions, DLQ), `trace.sqlite` (the trace log) and `crosswalk.sqlite`. DBOS gets a tuned
+  `system_database_engine`: WAL + synchronous=NORMAL (durable against a process crash; an OS crash may lose
+  the last commits, never corrupt), plus what DBOS's own SQLite engine sets (IMMEDIATE transactions, 30 s
+  busy timeout, foreign keys), because a custom engine skips DBOS's setup. `sqlite_tuned=False` leaves
+  SQLite's defaults (for measuring).
 - PostgreSQL (`database_url`): DBOS in schema `dbos_schema`, core tables in `db_schema`, crosswalk in
   `crosswalk_schema`, all in that database.
 Flows run from one DBOS queue (`flow_queue`) with a per-process concurrency limit and a low polling interval
@@ -74,6 +75,7 @@ def sqlite_engine(url: str, *, tuned: bool = True) -> Engine:
     return engine
 
 
+
 @dataclass(frozen=True)
 class CoreTables:
     metadata: MetaData
@@ -85,8 +87,9 @@ class CoreTables:
 
 def build_tables(schema: str | None) -> CoreTables:
     md = MetaData(schema=schema)
+    # The trace log has its own MetaData: on SQLite it lives in its own file (see _open_storage).
     return CoreTables(md, inbox_mod.define_table(md), ordering_mod.define_table(md), dlq_table(md),
-                      trace.define_table(md))
+                      trace.define_table(MetaData(schema=schema)))
 
 
 class Runtime:
@@ -98,6 +101,7 @@ class Runtime:
         self._launched = False
         self.engine: Engine | None = None
         self.dbos_engine: Engine | None = None
+        self.trace_engine: Engine | None = None
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -154,7 +158,9 @@ class Runtime:
         finally:
             bind_services(None, None)
             trace.activate(None)
-            for engine in (self.engine, self.dbos_engine):
+            if getattr(self, "trace", None) is not None:
+                self.trace.close()
+            for engine in {self.engine, self.dbos_engine, getattr(self, "trace_engine", None)} - {None}:
                 if engine is not None:
                     engine.dispose()
             if getattr(self, "crosswalk", None) is not None:
@@ -189,10 +195,15 @@ class Runtime:
                 conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         self.tables = build_tables(schema)
         self.tables.metadata.create_all(self.engine, checkfirst=True)
+        # SQLite: the trace log (written on every outbound call) in its own file, so its batch writes never
+        # hold the write lock intake needs (a SQLite writer waiting on a lock sleeps in ms-sized steps).
+        self.trace_engine = (sqlite_engine(f"sqlite:///{s.sqlite_path('trace')}", tuned=s.sqlite_tuned)
+                             if s.backend == "sqlite" else self.engine)
+        self.tables.trace.metadata.create_all(self.trace_engine, checkfirst=True)
         self.inbox = Inbox(self.engine, self.tables.inbox)
         self.ordering = Ordering(self.engine, self.tables.versions)
         self.dlq = DeadLetters(self.engine, self.tables.dlq)
-        self.trace = trace.TraceLog(self.engine, self.tables.trace)
+        self.trace = trace.TraceLog(self.trace_engine, self.tables.trace)
         self.router = Router(queue_name=s.flow_queue, trace_log=self.trace)
         self.crosswalk = Crosswalk(s.crosswalk_url, schema=s.crosswalk_schema if s.backend == "postgresql" else None)
 

@@ -38,7 +38,7 @@ class CoreSettings(BaseSettings):
     app_version: str = "lockstep-core-1"
     flow_queue: str = "lockstep-flows"
     flow_concurrency: int = Field(default=32, ge=1, description="flows running at once per core process")
-    queue_polling_interval_s: float = Field(default=0.01, gt=0, le=5)
+    queue_polling_interval_s: float = Field(default=0.02, gt=0, le=5)
     dbos_log_level: str = "WARNING"
 
     # -- intake -----------------------------------------------------------------------------------------
@@ -49,6 +49,26 @@ class CoreSettings(BaseSettings):
     cs_webhook_secret: str = "whsec_lockstep_cs"
     signature_tolerance_s: int = Field(default=300, ge=1)
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
+
+    # -- the systems of record (what `python -m core` / `lockstep serve core` connects to) ----------------
+    # Defaults: a local `lockstep up` and its demo tenants. Versions: the API version each connector pins
+    # (the vendor account's default version there).
+    crm_url: str = "http://127.0.0.1:8101"
+    crm_key: str = "00Dlockstepdemo"
+    crm_version: str = "60.0"
+    erp_url: str = "http://127.0.0.1:8102"
+    erp_key: str = "nsdemo"
+    erp_version: str = "2024.2"
+    billing_url: str = "http://127.0.0.1:8103"
+    billing_key: str = "sk_test_lockstepdemo"
+    billing_version: str = "2023-08-16"
+    cs_url: str = "http://127.0.0.1:8104"
+    cs_key: str = "gs-lockstep-demo"
+    cs_version: str = "v1"
+    ca_bundle: Path | None = Field(default=None, description="CA file to trust for https system URLs")
+    client_limits: Literal["vendor", "off"] = Field(
+        default="vendor", description="vendor: keep to each vendor's published limits client-side; off: no "
+                                      "client-side throttle (measuring the core's own capacity)")
 
     # -- serving ----------------------------------------------------------------------------------------
     host: str = "127.0.0.1"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,7 @@ CORRELATION_HEADER = "X-Correlation-Id"
 TRACEPARENT_HEADER = "traceparent"
 _NAMESPACE = uuid.UUID("5d0c9a2e-3f4b-4c8e-9a61-6c6f636b7374")  # fixed: ids must be stable across processes
 _log = logging.getLogger("lockstep.core.trace")
+MAX_BATCH = 500  # queued steps that wake the writer before its interval
 
 
 @dataclass(frozen=True)
@@ -134,17 +136,70 @@ def define_table(md: MetaData) -> Table:
 
 
 class TraceLog:
-    def __init__(self, engine: Engine, table: Table, clock: Callable[[], datetime] | None = None) -> None:
+    """The ordered trace steps, written in batches by one writer thread.
+
+    `add()` only queues the row (in order) and returns: the trace is written from flows' hot paths (every
+    outbound HTTP call, on the flows' event loop), where a synchronous SQLite commit per call would block
+    every other flow on the loop and contend for the core database's write lock with intake. The writer
+    thread inserts whatever is queued in one transaction; readers (`for_correlation`, `for_flow`) and
+    `close()` flush first, so a read always sees every step added before it. A process crash can lose the
+    last few milliseconds of trace lines (never business state: flows, inbox and DLQ commit synchronously).
+    """
+
+    def __init__(self, engine: Engine, table: Table, clock: Callable[[], datetime] | None = None, *,
+                 flush_interval_s: float = 0.05) -> None:
         self._engine = engine
         self._t = table
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # guards _pending
+        self._write_lock = threading.Lock()  # one batch insert at a time, so seq follows add() order
+        self._wake = threading.Event()
+        self._closed = False
+        self._interval = flush_interval_s
+        self._writer = threading.Thread(target=self._run, name="lockstep-trace-writer", daemon=True)
+        self._writer.start()
 
     def add(self, *, system: str, action: str, status: str, correlation_id: str | None = None,
             flow_id: str | None = None, detail: str | None = None) -> None:
         row = {"correlation_id": correlation_id, "flow_id": flow_id, "system": system, "action": action[:255],
                "status": str(status)[:64], "detail": detail, "at": self._clock()}
-        with self._engine.begin() as conn:
-            conn.execute(insert(self._t).values(**row))
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the trace log is closed")
+            self._pending.append(row)
+            if len(self._pending) >= MAX_BATCH:
+                self._wake.set()
+
+    def flush(self) -> None:
+        """Write every queued step now (the caller's thread)."""
+        with self._write_lock:
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if rows:
+                with self._engine.begin() as conn:
+                    conn.execute(insert(self._t), rows)
+
+    def close(self) -> None:
+        """Flush and stop the writer (idempotent)."""
+        with self._lock:
+            self._closed = True
+        self._wake.set()
+        if self._writer.is_alive() and self._writer is not threading.current_thread():
+            self._writer.join(timeout=30)
+        self.flush()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the trace is an observer: a failed batch is logged, the writer goes on
+                _log.exception("could not write trace steps")
+            with self._lock:
+                if self._closed:
+                    return
 
     def for_correlation(self, correlation_id: str) -> list[TraceStep]:
         return self._read(self._t.c.correlation_id == correlation_id)
@@ -153,6 +208,7 @@ class TraceLog:
         return self._read(self._t.c.flow_id == flow_id)
 
     def _read(self, where: Any) -> list[TraceStep]:
+        self.flush()
         with self._engine.connect() as conn:
             rows = conn.execute(select(self._t).where(where).order_by(self._t.c.seq)).mappings().all()
         return [TraceStep(**row) for row in rows]

@@ -7,16 +7,19 @@ vendors (their URLs and credentials). The process installs its connections once 
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from core import trace
+from core.connectors.base import DEFAULT_POOL_SIZE, ClientLimiter, Limits
 from core.connectors.billing import BillingClient
 from core.connectors.crm import CrmClient
 from core.connectors.cs import CsClient
 from core.connectors.erp import ErpClient
+from core.settings import CoreSettings
 
 SYSTEMS = ("crm", "erp", "billing", "cs")
 
@@ -59,6 +62,25 @@ def build_connections(endpoints: dict[str, SystemEndpoint]) -> Connections:
         billing=BillingClient(api_key=endpoints["billing"].credential, **common("billing")),
         cs=CsClient(access_key=endpoints["cs"].credential, **common("cs")),
     )
+
+
+def endpoints_from_settings(settings: CoreSettings) -> dict[str, SystemEndpoint]:
+    """One endpoint per system from `LOCKSTEP_CORE_<SYSTEM>_{URL,KEY,VERSION}` (and `_CA_BUNDLE` for https)."""
+    out = {}
+    for system in SYSTEMS:
+        base_url = getattr(settings, f"{system}_url")
+        transport = None
+        if base_url.startswith("https://") and settings.ca_bundle is not None:
+            transport = httpx.AsyncHTTPTransport(
+                verify=ssl.create_default_context(cafile=str(settings.ca_bundle)),
+                limits=httpx.Limits(max_connections=DEFAULT_POOL_SIZE, max_keepalive_connections=DEFAULT_POOL_SIZE))
+        options: dict[str, Any] = {}
+        if settings.client_limits == "off":
+            options["limiter"] = ClientLimiter(Limits())
+        out[system] = SystemEndpoint(base_url=base_url, credential=getattr(settings, f"{system}_key"),
+                                     api_version=getattr(settings, f"{system}_version"), transport=transport,
+                                     options=options)
+    return out
 
 
 _installed: Connections | None = None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 import signal
 import ssl
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
@@ -40,54 +41,60 @@ class CoreOptions:
     port: int
     mock_ports: dict[str, int]
     data_dir: Path | None = None
-    settings: dict[str, Any] = field(default_factory=dict)  # extra CoreSettings fields
+    settings: dict[str, Any] = field(default_factory=dict)  # extra CoreSettings fields (e.g. client_limits)
 
 
 class CoreServer:
-    """The core as a local server: connections to the mocks' loopback URLs (demo tenants' credentials),
-    the core app under uvicorn (its lifespan launches and destroys the runtime), webhook subscriptions."""
+    """The core as a local server in its own process (`python -m core`: one core each for the mocks and the
+    core, so neither waits on the other's GIL), wired by `LOCKSTEP_CORE_*` settings to the mocks' loopback
+    URLs and demo tenants; then its webhook subscriptions on the mocks."""
 
-    def __init__(self, options: CoreOptions, *, host: str, ca_bundle: str | None) -> None:
+    def __init__(self, options: CoreOptions, *, host: str, ca_bundle: str | None,
+                 startup_timeout: float = 90.0) -> None:
         from core.settings import CoreSettings
 
         self.options = options
         self.host = host
         self.ca_bundle = ca_bundle
+        self.startup_timeout = startup_timeout
         self._tmp: Path | None = None
-        overrides: dict[str, Any] = {"host": host, "port": options.port, "log_level": "warning", **options.settings}
+        overrides: dict[str, Any] = {"host": host, "port": options.port, "log_level": "warning"}
         if options.data_dir is not None:
             overrides["data_dir"] = options.data_dir
-        elif "LOCKSTEP_CORE_DATA_DIR" not in os.environ:
+        elif "LOCKSTEP_CORE_DATA_DIR" not in os.environ and "LOCKSTEP_CORE_DATABASE_URL" not in os.environ:
             self._tmp = Path(tempfile.mkdtemp(prefix="lockstep-core-"))
             overrides["data_dir"] = self._tmp
+        for name, entry in SYSTEMS.items():
+            overrides[f"{name}_url"] = self.mock_url(name)
+            overrides[f"{name}_key"] = entry.demo_key
+            overrides[f"{name}_version"] = entry.build().versions.default
+        if ca_bundle:
+            overrides["ca_bundle"] = ca_bundle
+        overrides.update(options.settings)
         self.settings = CoreSettings(**overrides)
-        self.server: ServerThread | None = None
-        self.connections: Any = None
+        self.env = {**os.environ, **{f"LOCKSTEP_CORE_{k.upper()}": str(v) for k, v in overrides.items()}}
+        self.process: subprocess.Popen[bytes] | None = None
 
     def mock_url(self, system: str) -> str:
         scheme = "https" if system == "crm" and self.ca_bundle else "http"
         return f"{scheme}://{self.host}:{self.options.mock_ports[system]}"
 
     def start(self) -> CoreServer:
-        from core import wiring
-        from core.api import create_core_app
-
-        endpoints = {}
-        for name, entry in SYSTEMS.items():
-            transport = None
-            if name == "crm" and self.ca_bundle:
-                transport = httpx.AsyncHTTPTransport(verify=ssl.create_default_context(cafile=self.ca_bundle))
-            endpoints[name] = wiring.SystemEndpoint(base_url=self.mock_url(name), credential=entry.demo_key,
-                                                    api_version=entry.build().versions.default, transport=transport)
-        self.connections = wiring.build_connections(endpoints)
-        wiring.install(self.connections)
-        try:
-            self.server = ServerThread(create_core_app(self.settings), host=self.host, port=self.options.port,
-                                       startup_timeout=60).start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self.process = subprocess.Popen([sys.executable, "-m", "core"], env=self.env)
+        deadline = time.monotonic() + self.startup_timeout
+        with httpx.Client(timeout=2) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the core exited with {self.process.returncode} while starting")
+                try:
+                    if client.get(f"{self.url}/health").json().get("status") == "ok":
+                        return self
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(f"the core did not answer {self.url}/health in {self.startup_timeout} s")
+                time.sleep(0.1)
 
     @property
     def url(self) -> str:
@@ -95,6 +102,10 @@ class CoreServer:
 
     def subscribe(self, urls: dict[str, str], admin_token: str, verify: str | bool = True) -> list[str]:
         """Make sure each running mock has its demo tenant, with a webhook endpoint pointing at the core."""
+        from core import flows
+        from core.intake.router import subscribed_events
+
+        flows.load_all()
         done = []
         tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
         with httpx.Client(timeout=30, verify=tls, headers={"Lockstep-Admin-Token": admin_token}) as client:
@@ -107,22 +118,21 @@ class CoreServer:
                 endpoints = client.get(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints").raise_for_status()
                 if not any(e["url"] == hook for e in endpoints.json()):
                     client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
-                        "url": hook, "secret": self.settings.webhook_secrets(system)[0]}).raise_for_status()
+                        "url": hook, "secret": self.settings.webhook_secrets(system)[0],
+                        "events": subscribed_events(system)}).raise_for_status()
                 done.append(system)
         return done
 
     def stop(self) -> None:
-        from core import wiring
-
         try:
-            if self.server is not None:
-                self.server.stop(timeout=30)
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)  # uvicorn shuts down; the lifespan destroys the runtime
+                try:
+                    self.process.wait(60)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(10)
         finally:
-            wiring.install(None)
-            if self.connections is not None:
-                # Pools bound to the runtime's (stopped) event loop may refuse: nothing is left open then.
-                with contextlib.suppress(Exception):
-                    asyncio.run(self.connections.aclose())
             if self._tmp is not None:
                 shutil.rmtree(self._tmp, ignore_errors=True)
 

@@ -55,6 +55,7 @@ from typing import Any
 
 import httpx
 
+from lockstep.patient import PatientTransport
 from lockstep.systems import SYSTEMS
 
 __all__ = [
@@ -387,7 +388,9 @@ class Sandbox:
         clients, controls = {}, {}
         for system, key in keys.items():
             base, transport = self.mock_urls[system], self._transports.get(system)
-            clients[system] = httpx.AsyncClient(base_url=base, transport=transport, timeout=30,
+            # Vendor calls wait out 429s (the tenant's limit is shared with the core); see lockstep.patient.
+            patient = PatientTransport(transport or httpx.AsyncHTTPTransport(), owns_inner=transport is None)
+            clients[system] = httpx.AsyncClient(base_url=base, transport=patient, timeout=30,
                                                 headers=credential_headers(system, key))
             controls[system] = httpx.AsyncClient(base_url=f"{base}/_sandbox/tenants/{key}", transport=transport,
                                                  timeout=60, headers={ADMIN_HEADER: self.admin_token})
@@ -412,6 +415,10 @@ class Sandbox:
             _ok(made)
 
     async def _subscribe(self, tenant: SandboxTenant, url_template: str) -> None:
+        from core import flows
+        from core.intake.router import subscribed_events
+
+        flows.load_all()
         for system in tenant.keys:
             url = url_template.format(system=system)
             control = tenant.control(system)
@@ -420,7 +427,8 @@ class Sandbox:
                 tenant.endpoints[system] = existing[0]["id"]
                 continue
             secret = self.settings.webhook_secrets(system)[0]
-            made = _ok(await control.post("/webhooks/endpoints", json={"url": url, "secret": secret}))
+            made = _ok(await control.post("/webhooks/endpoints", json={
+                "url": url, "secret": secret, "events": subscribed_events(system)}))
             tenant.endpoints[system] = made.json()["id"]
         tenant.wired = True
 

@@ -12,7 +12,8 @@ stale (an older version of its aggregate; see ordering.py).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     Index,
     Integer,
@@ -37,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.crosswalk.db import UtcDateTime
 from core.intake.envelopes import IntakeEvent
 
-__all__ = ["Claim", "Inbox", "InboxEntry"]
+__all__ = ["Claim", "Inbox", "InboxEntry", "in_transaction"]
 
 RECEIVED, ROUTED, IGNORED, STALE = "received", "routed", "ignored", "stale"
 
@@ -102,7 +104,9 @@ class Inbox:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def claim(self, event: IntakeEvent) -> Claim:
+    def claim(self, event: IntakeEvent, *, conn: Connection | None = None) -> Claim:
+        """Record a delivery of `event`: new, unfinished (a redelivery of one not routed yet) or duplicate.
+        `conn`: run inside the caller's transaction (intake claims and orders in one)."""
         row = {
             "system": event.system, "event_id": event.event_id, "event_type": event.event_type,
             "aggregate_key": event.aggregate_key, "aggregate_version": event.aggregate_version,
@@ -110,21 +114,21 @@ class Inbox:
             "deliveries": 1, "flow_ids": "[]", "payload": json.dumps(event.payload),
         }
         t = self._t
-        with self._engine.begin() as conn:
-            inserted = conn.execute(self._insert(t).values(**row).on_conflict_do_nothing().returning(t.c.event_id))
+        with in_transaction(self._engine, conn) as tx:
+            inserted = tx.execute(self._insert(t).values(**row).on_conflict_do_nothing().returning(t.c.event_id))
             if inserted.first() is not None:
                 return Claim("new", RECEIVED)
-            status = conn.execute(
+            status = tx.execute(
                 update(t).where(t.c.system == event.system, t.c.event_id == event.event_id)
                 .values(deliveries=t.c.deliveries + 1).returning(t.c.status)
             ).scalar_one()
         return Claim("unfinished" if status == RECEIVED else "duplicate", status)
 
     def finish(self, system: str, event_id: str, status: str, *, flow_ids: list[str] | None = None,
-               detail: str | None = None) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(update(self._t).where(self._t.c.system == system, self._t.c.event_id == event_id)
-                         .values(status=status, flow_ids=json.dumps(flow_ids or []), detail=detail))
+               detail: str | None = None, conn: Connection | None = None) -> None:
+        with in_transaction(self._engine, conn) as tx:
+            tx.execute(update(self._t).where(self._t.c.system == system, self._t.c.event_id == event_id)
+                       .values(status=status, flow_ids=json.dumps(flow_ids or []), detail=detail))
 
     def get(self, system: str, event_id: str) -> InboxEntry | None:
         with self._engine.connect() as conn:
@@ -151,6 +155,16 @@ class Inbox:
             out = {s: n for s, n in conn.execute(select(t.c.status, func.count()).group_by(t.c.status))}
             out["duplicates"] = int(conn.execute(select(func.coalesce(func.sum(t.c.deliveries - 1), 0))).scalar_one())
         return out
+
+
+@contextmanager
+def in_transaction(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
+    """The caller's connection (its transaction), else a transaction of our own."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.begin() as own:
+        yield own
 
 
 def _entry(row: Any) -> InboxEntry:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, PrimaryKeyConstraint, String, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.crosswalk.db import UtcDateTime
 from core.intake.envelopes import IntakeEvent
+from core.intake.inbox import in_transaction
 
 __all__ = ["Ordering", "OrderingDecision"]
 
@@ -50,7 +51,9 @@ class Ordering:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    def advance(self, event: IntakeEvent) -> OrderingDecision:
+    def advance(self, event: IntakeEvent, *, conn: Connection | None = None) -> OrderingDecision:
+        """Move the aggregate's version to the event's unless a newer one was seen (then: not current).
+        `conn`: run inside the caller's transaction."""
         if event.aggregate_key is None or event.aggregate_version is None:
             return OrderingDecision(True, None, None)
         t = self._t
@@ -63,10 +66,10 @@ class Ordering:
                   "updated_at": stmt.excluded.updated_at},
             where=t.c.version <= stmt.excluded.version,
         ).returning(t.c.version)
-        with self._engine.begin() as conn:
-            if conn.execute(stmt).first() is not None:
+        with in_transaction(self._engine, conn) as tx:
+            if tx.execute(stmt).first() is not None:
                 return OrderingDecision(True, event.aggregate_version, event.event_id)
-            row = conn.execute(select(t.c.version, t.c.event_id).where(
+            row = tx.execute(select(t.c.version, t.c.event_id).where(
                 t.c.system == event.system, t.c.aggregate_key == event.aggregate_key)).one()
         return OrderingDecision(False, row.version, row.event_id)
 

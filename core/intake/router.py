@@ -35,7 +35,7 @@ from core.dlq import DeadLetters, business_key_of
 from core.intake.envelopes import IntakeEvent
 from core.settings import SYSTEM_NAMES
 
-__all__ = ["FlowSpec", "FlowStart", "Router", "flow_specs", "register_flow"]
+__all__ = ["FlowSpec", "FlowStart", "Router", "flow_specs", "register_flow", "subscribed_events"]
 
 WORKFLOW_PREFIX = "lockstep.flow."
 _log = logging.getLogger("lockstep.core.router")
@@ -82,6 +82,23 @@ def bind_services(dlq: DeadLetters | None, trace_log: trace.TraceLog | None) -> 
 
 def flow_specs() -> dict[str, FlowSpec]:
     return dict(_FLOWS)
+
+
+def subscribed_events(system: str) -> list[str]:
+    """The event types of `system` that some registered flow listens to: what the core's webhook endpoint on
+    that system subscribes to (Stripe `enabled_events`, and the like), so a vendor does not send, and the
+    core does not verify, store and drop, the events no flow wants. `["*"]` when a trigger is a pattern, and
+    for a system no flow listens to yet (its events still land in the inbox, and in the trace as ignored)."""
+    wanted: set[str] = set()
+    for spec in _FLOWS.values():
+        for pattern in spec.triggers:
+            trigger_system, _, event_type = pattern.partition(":")
+            if trigger_system != system:
+                continue
+            if any(ch in event_type for ch in "*?["):
+                return ["*"]
+            wanted.add(event_type)
+    return sorted(wanted) or ["*"]
 
 
 def register_flow(trigger_event_types: Iterable[str], business_key_fn: BusinessKeyFn,

@@ -197,9 +197,11 @@ def _record_routes(router: APIRouter, rtype: str) -> None:
             raise ErpError(405, "METHOD_NOT_ALLOWED", "PUT (upsert) needs an external ID in the path: "
                            f"{path}/eid:<externalId>.")
         eid = record_id[4:]
+        # Body first: no await between looking the external id up and writing, so two concurrent upserts of
+        # one external id are one create and one update (as NetSuite's upsert is), never two creates.
+        raw = await _body(request)
         rid = state.eids[rtype].get(eid)
         _check_if_match(request, None if rid is None else state.etag(rtype, rid, version))
-        raw = await _body(request)
         if isinstance(raw, dict) and raw.get("externalId") not in (None, eid):
             raise ErpError(400, "USER_ERROR", "The externalId in the body differs from the one in the path.",
                            path="externalId")

@@ -189,7 +189,7 @@ async def test_persistent_5xx_gives_a_retryable_vendor_error_after_n_attempts(ap
 
 
 async def test_retry_after_longer_than_the_cap_goes_to_the_caller(app: Any, sandbox: Sandbox) -> None:
-    await sandbox.limits({"name": "slow", "kind": "fixed", "limit": 1, "window_s": 60.0})
+    await sandbox.limits({"name": "slow", "kind": "rolling", "limit": 1, "window_s": 60.0})
     async with client(app, retry=RetryPolicy(max_retry_after=2.0)) as c:
         await c.create_customer(idempotency_key="a", name="A")
         with pytest.raises(VendorError) as limited:

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, select, text
 
 from core.intake.envelopes import IntakeEvent
 from core.intake.inbox import Inbox
 from core.intake.ordering import Ordering
 from core.runtime import CoreTables, build_tables, sqlite_engine
+from core.trace import TraceLog
 from tests.core._runtime_kit import billing_event
 from tests.core.conftest import _reachable_pg
 
@@ -110,3 +111,58 @@ def test_racing_versions_leave_the_highest(store: tuple[Engine, CoreTables]) -> 
         t.join()
     assert ordering.version("billing", "invoice:in_1") == 10
     assert results[10] is True
+
+
+# -- the trace log: batched writes, reads that see every step added before them ----------------------------
+
+
+def test_trace_log_reads_see_every_step_added_before_them_in_order(store: tuple[Engine, CoreTables]) -> None:
+    engine, tables = store
+    tables.trace.metadata.create_all(engine)
+    log = TraceLog(engine, tables.trace, flush_interval_s=60)  # the writer won't flush on its own in this test
+    try:
+        for i in range(5):
+            log.add(system="erp", action=f"GET /step/{i}", status="200", correlation_id="c1", flow_id="f1")
+        log.add(system="crm", action="other flow", status="200", correlation_id="c2", flow_id="f2")
+        steps = log.for_correlation("c1")
+        assert [s.action for s in steps] == [f"GET /step/{i}" for i in range(5)]
+        assert [s.seq for s in steps] == sorted(s.seq for s in steps)
+        assert [s.action for s in log.for_flow("f2")] == ["other flow"]
+    finally:
+        log.close()
+
+
+def test_trace_log_close_writes_what_is_queued_and_refuses_more(store: tuple[Engine, CoreTables]) -> None:
+    engine, tables = store
+    tables.trace.metadata.create_all(engine)
+    log = TraceLog(engine, tables.trace, flush_interval_s=60)
+    log.add(system="billing", action="POST /v1/customers", status="200", correlation_id="c3")
+    log.close()
+    with engine.connect() as conn:
+        rows = conn.execute(select(tables.trace.c.action).where(tables.trace.c.correlation_id == "c3")).all()
+    assert [r.action for r in rows] == ["POST /v1/customers"]
+    with pytest.raises(RuntimeError, match="closed"):
+        log.add(system="billing", action="late", status="200")
+
+
+def test_trace_log_writer_flushes_on_its_own(store: tuple[Engine, CoreTables]) -> None:
+    engine, tables = store
+    tables.trace.metadata.create_all(engine)
+    log = TraceLog(engine, tables.trace, flush_interval_s=0.01)
+    try:
+        log.add(system="cs", action="PUT /v1/data", status="200", correlation_id="c4")
+        seen = threading.Event()
+
+        def written() -> bool:
+            with engine.connect() as conn:
+                return conn.execute(select(tables.trace.c.seq).where(tables.trace.c.correlation_id == "c4")).first() \
+                    is not None
+
+        for _ in range(500):  # bounded: up to ~5 s, waiting on the condition, not a fixed sleep
+            if written():
+                seen.set()
+                break
+            seen.wait(0.01)
+        assert seen.is_set(), "the writer thread never flushed the queued step"
+    finally:
+        log.close()

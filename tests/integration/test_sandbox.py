@@ -14,7 +14,7 @@ from dbos import DBOS
 from core import trace
 from core.connectors.mapping.cs import CompanyInput
 from core.intake.envelopes import parse_event
-from core.intake.router import register_flow
+from core.intake.router import register_flow, subscribed_events
 from core.runtime import RuntimeBusyError
 from core.wiring import connections
 from lockstep.sandbox import CORE_BASE_URL, QuiesceTimeout, Sandbox
@@ -61,7 +61,8 @@ register_flow(["cs:company.created"], _probe_key, sandbox_probe, name=PROBE)
 # -- helpers -------------------------------------------------------------------------------------------------
 
 async def make_records(clients: dict[str, httpx.AsyncClient], tag: str) -> dict[str, str]:
-    """One record per system (each emits a webhook); {system: native id}."""
+    """One record per system, each emitting an event the core subscribes to; {system: native id}. (Billing: the
+    core's endpoint takes invoice events, not `customer.created`, so the customer gets a draft invoice.)"""
     crm = await clients["crm"].post(f"{CRM_ROOT}/sobjects/Account", json={"Name": tag})
     assert crm.status_code == 201, crm.text
     erp = await clients["erp"].post(f"{ERP_ROOT}/customer", json={
@@ -69,6 +70,8 @@ async def make_records(clients: dict[str, httpx.AsyncClient], tag: str) -> dict[
     assert erp.status_code == 204, erp.text
     billing = await clients["billing"].post("/v1/customers", data={"name": tag})
     assert billing.status_code == 200, billing.text
+    invoice = await clients["billing"].post("/v1/invoices", data={"customer": billing.json()["id"]})
+    assert invoice.status_code == 200, invoice.text
     cs = await clients["cs"].post("/v1/data/objects/Company", json={"records": [{"Name": tag, "ExternalId": tag}]})
     assert cs.status_code == 200, cs.text
     return {"crm": crm.json()["id"], "erp": erp.headers["location"].rsplit("/", 1)[1],
@@ -97,6 +100,18 @@ async def test_a_webhook_from_each_mock_reaches_the_core_intake_signed(sandbox: 
             event = parse_event(system, sandbox.delivery_body(system, row["id"]))
             entry = sandbox.runtime.inbox.get(system, event.event_id)
             assert entry is not None, f"{system}: event {event.event_id} is not in the core's inbox"
+
+
+async def test_the_core_subscribes_to_the_events_its_flows_listen_to(sandbox: Sandbox) -> None:
+    endpoints = (await sandbox.primary.control("billing").get("/webhooks/endpoints")).json()
+    [core] = [e for e in endpoints if e["url"] == f"{CORE_BASE_URL}/webhooks/billing"]
+    assert core["events"] == subscribed_events("billing")
+    assert {"invoice.paid", "invoice.payment_failed", "customer.subscription.updated"} <= set(core["events"])
+    before = await sandbox.primary.last_delivery_seq("billing")
+    await sandbox.clients["billing"].post("/v1/customers", data={"name": unique("Unheard")})
+    await sandbox.quiesce(timeout=30)
+    fresh = [r for r in await sandbox.deliveries("billing", limit=50) if int(r["id"].rsplit("_", 1)[-1]) > before]
+    assert not [r for r in fresh if r["event_type"] == "customer.created"], fresh
 
 
 async def test_a_wrongly_signed_webhook_is_refused_by_the_core(sandbox: Sandbox) -> None:

@@ -148,10 +148,11 @@ async def _drive_live(offset: int) -> dict[str, Any]:
     box = await Sandbox.connect(urls, ADMIN, f"http://127.0.0.1:{8100 + offset}")
     try:
         made = (await box.clients["billing"].post("/v1/customers", data={"name": "Live"})).json()
+        invoice = (await box.clients["billing"].post("/v1/invoices", data={"customer": made["id"]})).json()
         report = await box.quiesce(timeout=30)
         endpoints = (await box.control("billing").get("/webhooks/endpoints")).json()
-        [delivery] = await box.deliveries("billing", limit=1)  # newest first: the customer just made
-        assert delivery["event_type"] == "customer.created" and made["id"].startswith("cus_")
+        [delivery] = await box.deliveries("billing", limit=1)  # newest first: the invoice just made
+        assert delivery["event_type"] == "invoice.created" and invoice["customer"] == made["id"]
         return {"endpoints": len(endpoints), "quiesce": report,
                 "delivered": [a.get("status_code") for a in delivery["attempts"]]}
     finally:
@@ -190,13 +191,17 @@ def test_up_serves_the_core_on_8100_plus_offset_subscribed_to_every_mock(tmp_pat
                 assert time.monotonic() < deadline, f"{system}: the core never subscribed ({listed.text})"
                 time.sleep(0.05)
             assert [e["url"] for e in listed.json()] == [f"{core}/webhooks/{system}"]
-        # A billing webhook reaches the core's intake over the loopback, signed with the core's secret.
+        # A billing webhook reaches the core's intake over the loopback, signed with the core's secret; the
+        # core's endpoint takes the events its flows listen to (invoice.created), not customer.created.
         customer = httpx.post(f"{billing}/v1/customers", data={"name": "Wired"},
                               auth=("sk_test_lockstepdemo", "")).json()
+        httpx.post(f"{billing}/v1/invoices", data={"customer": customer["id"]},
+                   auth=("sk_test_lockstepdemo", "")).raise_for_status()
         drained = httpx.post(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/webhooks/drain", headers=admin)
         assert drained.json() == {"drained": True, "pending": 0}
-        [delivery] = [d for d in httpx.get(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/deliveries",
-                                           headers=admin).json() if d["event_type"] == "customer.created"]
+        deliveries = httpx.get(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/deliveries", headers=admin).json()
+        assert not [d for d in deliveries if d["event_type"] == "customer.created"], deliveries
+        [delivery] = [d for d in deliveries if d["event_type"] == "invoice.created"]
         assert delivery["url"] == f"{core}/webhooks/billing"
         assert [a.get("status_code") for a in delivery["attempts"]] == [200], (customer, delivery)
         inbox = httpx.get(f"{core}/health").json()["inbox"]
