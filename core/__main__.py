@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 
 from core.settings import CoreSettings
 
@@ -30,5 +31,18 @@ def serve_core(settings: CoreSettings | None = None) -> None:
             asyncio.run(connections.aclose())
 
 
+def main() -> int:
+    from pydantic import ValidationError
+
+    try:
+        settings = CoreSettings()
+    except ValidationError as exc:  # a bad LOCKSTEP_CORE_* value: say which, no traceback
+        problems = "; ".join(f"LOCKSTEP_CORE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"core settings: {problems}", file=sys.stderr)
+        return 2
+    serve_core(settings)
+    return 0
+
+
 if __name__ == "__main__":
-    serve_core()
+    raise SystemExit(main())

@@ -24,14 +24,15 @@ class PatientTransport(httpx.AsyncBaseTransport):
         self.max_wait_s = max_wait_s
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        for attempt in range(1, self.attempts + 1):
-            response = await self.inner.handle_async_request(request)
-            if response.status_code != 429 or attempt == self.attempts:
-                return response
+        attempt = 1
+        response = await self.inner.handle_async_request(request)
+        while response.status_code == 429 and attempt < self.attempts:
             await response.aread()
             await response.aclose()
             await asyncio.sleep(self._wait(response, attempt))
-        raise AssertionError("unreachable")
+            attempt += 1
+            response = await self.inner.handle_async_request(request)
+        return response
 
     def _wait(self, response: httpx.Response, attempt: int) -> float:
         raw = response.headers.get("retry-after")

@@ -49,3 +49,14 @@ def test_https_systems_trust_the_configured_ca(tmp_path: Path) -> None:
 def test_an_unknown_pinned_version_is_refused_at_startup() -> None:
     with pytest.raises(ValueError, match="no mapping for API version"):
         wiring.build_connections(wiring.endpoints_from_settings(CoreSettings(erp_version="2019.1")))
+
+
+def test_python_m_core_refuses_a_bad_setting_with_a_clear_line() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LOCKSTEP_CORE_CLIENT_LIMITS": "sometimes"}
+    done = subprocess.run([sys.executable, "-m", "core"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "LOCKSTEP_CORE_CLIENT_LIMITS" in done.stderr and "Traceback" not in done.stderr
