@@ -34,6 +34,8 @@ from core.runtime import Runtime
 from core.settings import CoreSettings
 from core.trace import correlation_id_for
 
+SystemName = Literal["crm", "erp", "billing", "cs"]
+
 __all__ = ["create_core_app"]
 
 FlowStatus = Literal["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]
@@ -181,6 +183,26 @@ def _routes(app: FastAPI) -> None:
             "attempts": [flow_summary(a) for a in attempts if _is_attempt_of(a.workflow_id, business_key)],
             "dlq": None if letter is None else letter.to_dict(),
         }
+
+    @app.get("/events", tags=["intake"], summary="Received events, newest first: status and the flows they went to")
+    def list_events(
+        runtime: RuntimeDep,
+        system: Annotated[SystemName | None, Query()] = None,
+        status: Annotated[Literal["received", "routed", "ignored", "stale"] | None, Query()] = None,
+        event_type: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        rows = runtime.inbox.list(system=system, status=status, event_type=event_type, limit=limit, offset=offset)
+        return {"events": [e.to_dict() for e in rows], "count": len(rows)}
+
+    @app.get("/events/{system}/{event_id}", tags=["intake"], summary="One received event (without its payload)")
+    def get_event(runtime: RuntimeDep, system: SystemName,
+                  event_id: Annotated[str, PathParam(min_length=1, max_length=255)]) -> dict[str, Any]:
+        entry = runtime.inbox.get(system, event_id)
+        if entry is None:
+            return error(404, "event_not_found", f"no {system} event {event_id!r} was received")
+        return entry.to_dict()
 
     @app.get("/trace/{correlation_id}", tags=["trace"], summary="Ordered steps of one business transaction")
     def get_trace(runtime: RuntimeDep, correlation_id: Annotated[str, PathParam(min_length=1, max_length=64)]

@@ -204,7 +204,7 @@ class Runtime:
         self.ordering = Ordering(self.engine, self.tables.versions)
         self.dlq = DeadLetters(self.engine, self.tables.dlq)
         self.trace = trace.TraceLog(self.trace_engine, self.tables.trace)
-        self.router = Router(queue_name=s.flow_queue, trace_log=self.trace)
+        self.router = Router(queue_name=s.flow_queue, trace_log=self.trace, coalesce=s.coalesce_events)
         self.crosswalk = Crosswalk(s.crosswalk_url, schema=s.crosswalk_schema if s.backend == "postgresql" else None)
 
 

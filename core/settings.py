@@ -35,7 +35,7 @@ class CoreSettings(BaseSettings):
     executor_id: str | None = None
     # Fixed, so a restarted core recovers (and replays) workflows of the previous process even after a code
     # edit; DBOS would otherwise derive it from a hash of the workflow code. Bump it on breaking flow changes.
-    app_version: str = "lockstep-core-1"
+    app_version: str = "lockstep-core-2"
     flow_queue: str = "lockstep-flows"
     flow_concurrency: int = Field(default=32, ge=1, description="flows running at once per core process")
     queue_polling_interval_s: float = Field(default=0.02, gt=0, le=5)
@@ -49,6 +49,9 @@ class CoreSettings(BaseSettings):
     cs_webhook_secret: str = "whsec_lockstep_cs"
     signature_tolerance_s: int = Field(default=300, ge=1)
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
+    # Events of one aggregate arriving while its state-based flow is still queued join that flow (see
+    # Router.start). Off: one flow per business key, always (a fixed flow count per event, for comparisons).
+    coalesce_events: bool = True
 
     # -- the systems of record (what `python -m core` / `lockstep serve core` connects to) ----------------
     # Defaults: a local `lockstep up` and its demo tenants. Versions: the API version each connector pins

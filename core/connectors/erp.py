@@ -44,9 +44,11 @@ from core.connectors.mapping.erp import (
     parse_sales_order,
 )
 
-__all__ = ["ErpClient", "eid"]
+__all__ = ["UNREAD", "ErpClient", "eid"]
 
 RECORD = "/services/rest/record/v1"
+# `existing=UNREAD`: the caller has not read the record; the connector reads it itself.
+UNREAD: Any = object()
 
 
 def _key(record_id: str) -> str:
@@ -164,16 +166,19 @@ class ErpClient(BaseClient):
 
     async def upsert_invoice(self, external_id: str, *, customer: str, sales_order: str,
                              lines: list[LineInput] | None = None, tran_date: date | None = None,
-                             due_date: date | None = None, memo: str | None = None) -> ErpInvoice:
+                             due_date: date | None = None, memo: str | None = None,
+                             existing: ErpInvoice | object | None = UNREAD) -> ErpInvoice:
         """Creates or updates the invoice with this external id (e.g. the billing invoice id). Without
         `lines` a new invoice bills the whole order. Customer and order of an existing invoice cannot change,
-        so an update does not send them (the invoice is read first)."""
-        body: dict[str, Any] = {}
-        existing: ErpInvoice | None = None
-        try:
-            existing = await self.get_invoice(eid(external_id))
-        except NotFoundError:
-            body = {"entity": _ref(customer), "createdFrom": _ref(sales_order)}
+        so an update does not send them. `existing`: the invoice as the caller just read it (None: it does
+        not exist), which saves this call its own read; by default the invoice is read first."""
+        if existing is UNREAD:
+            try:
+                existing = await self.get_invoice(eid(external_id))
+            except NotFoundError:
+                existing = None
+        body: dict[str, Any] = {} if existing is not None else {"entity": _ref(customer),
+                                                                "createdFrom": _ref(sales_order)}
         if lines is not None:
             body["item"] = lines_body(lines)
         if tran_date is not None:
@@ -182,7 +187,7 @@ class ErpClient(BaseClient):
             body["dueDate"] = due_date.isoformat()
         if memo is not None:
             body["memo"] = memo
-        if existing is not None and not body:
+        if isinstance(existing, ErpInvoice) and not body:
             return existing
         await self._request("PUT", f"{RECORD}/invoice/{_key(eid(external_id))}", json=body)
         return await self.get_invoice(eid(external_id))

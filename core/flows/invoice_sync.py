@@ -39,6 +39,7 @@ from core.connectors.errors import NotFoundError, VendorError
 from core.connectors.mapping.billing import BillingInvoice
 from core.connectors.mapping.crm import AccountUpdate
 from core.connectors.mapping.erp import ErpInvoice, LineInput
+from core.crosswalk import LinkConflictError
 from core.flows._common import crosswalk, idem_key
 from core.flows._common import note as _note
 from core.intake.envelopes import IntakeEvent
@@ -103,7 +104,15 @@ async def order_for_subscription(subscription_id: str) -> str | None:
             if native:
                 return native
     sub = await connections().billing.get_subscription(subscription_id)
-    return sub.metadata.get("erp_sales_order") or None
+    order = sub.metadata.get("erp_sales_order") or None
+    if order:
+        # Remember the pair, so the subscription's next invoices resolve it without asking billing again.
+        try:
+            xw.link(xw.get_or_create("subscription", "billing", subscription_id), "erp", order)
+        except LinkConflictError as exc:
+            _log.warning("subscription %s names ERP order %s, but the crosswalk disagrees: %s",
+                         subscription_id, order, exc)
+    return order
 
 
 def note(action: str, status: str, detail: str | None = None) -> None:
@@ -138,10 +147,9 @@ def business_key(event: IntakeEvent) -> str | None:
 # ---- steps -------------------------------------------------------------------------------------------------
 
 
-@DBOS.step(name="invoice_sync.resolve", **WAIT)
-async def resolve_invoice(invoice_id: str) -> dict[str, Any] | None:
-    """Current invoice facts + cross-system refs; None when the customer is not managed by lockstep."""
-    inv = await connections().billing.get_invoice(invoice_id)
+async def _resolve(inv: BillingInvoice) -> dict[str, Any] | None:
+    """Cross-system refs of the invoice's customer (+ its subscription's ERP sales order); None when the
+    customer is not managed by lockstep. Raises NotLinkedError while lead-to-cash is still linking."""
     refs = resolve_account("billing", inv.customer_id)
     if refs is None:
         return None
@@ -151,6 +159,12 @@ async def resolve_invoice(invoice_id: str) -> dict[str, Any] | None:
     if not refs.get("erp"):
         raise NotLinkedError(f"account {refs['account']} has no ERP customer linked yet")
     return {**refs, "customer_id": inv.customer_id, "subscription_id": inv.subscription_id, "sales_order": order}
+
+
+@DBOS.step(name="invoice_sync.resolve", **WAIT)
+async def resolve_invoice(invoice_id: str) -> dict[str, Any] | None:
+    """Current invoice facts + cross-system refs; None when the customer is not managed by lockstep."""
+    return await _resolve(await connections().billing.get_invoice(invoice_id))
 
 
 def _memo(inv: BillingInvoice) -> str:
@@ -173,39 +187,54 @@ async def _erp_line(order_id: str, inv: BillingInvoice) -> LineInput:
 async def _upsert(inv: BillingInvoice, refs: dict[str, Any], order_id: str, existing: ErpInvoice | None) -> dict:
     erp = connections().erp
     memo = _memo(inv)
-    if existing is not None and existing.status != "open":
-        # Paid / voided in the ERP already: NetSuite only lets memo change now.
-        written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, memo=memo)
+    if existing is not None and (existing.status != "open" or existing.total == major(inv.total, inv.currency)):
+        # Paid / voided in the ERP already (NetSuite only lets memo change then), or the amounts already
+        # match (a later status of the same invoice): only the memo moves, so the order is not read again.
+        written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, memo=memo,
+                                           existing=existing)
     else:
         line = await _erp_line(order_id, inv)
         due = (inv.due_date or inv.issued_at).date()
         written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, lines=[line],
-                                           tran_date=inv.issued_at.date(), due_date=due, memo=memo)
+                                           tran_date=inv.issued_at.date(), due_date=due, memo=memo,
+                                           existing=existing)
     return {"erp_invoice": written.id, "sales_order": written.order_id, "total": str(written.total)}
 
 
+async def _existing_erp_invoice(invoice_id: str) -> ErpInvoice | None:
+    try:
+        return await connections().erp.get_invoice(eid(invoice_id))
+    except NotFoundError:
+        return None
+
+
 @DBOS.step(name="invoice_sync.erp_invoice", **WAIT)
-async def erp_invoice(invoice_id: str, refs: dict[str, Any]) -> dict[str, Any]:
-    """Upsert the ERP invoice from the CURRENT billing invoice. {"status": "synced" | "no_room" | "skipped"}."""
+async def erp_invoice(invoice_id: str) -> dict[str, Any]:
+    """Resolve, then upsert the ERP invoice from the CURRENT billing invoice and link it in the crosswalk,
+    in one step (one checkpoint; every part is a read or an idempotent write, so a retry redoes it safely).
+    {"status": "synced" | "no_room" | "skipped" | "not managed" | "no order", "refs": ...}."""
     inv = await connections().billing.get_invoice(invoice_id)
+    refs = await _resolve(inv)
+    if refs is None:
+        return {"status": "not managed", "refs": None}
+    if not refs.get("sales_order"):
+        return {"status": "no order", "refs": refs}
     if inv.status is InvoiceStatus.DRAFT:
-        return {"status": "skipped", "why": "draft"}
+        return {"status": "skipped", "why": "draft", "refs": refs}
     if inv.total < 0:
         note("erp invoice", "skipped", f"{inv.id}: negative total {inv.total} (a credit, not an invoice)")
-        return {"status": "skipped", "why": "negative total"}
-    try:
-        existing = await connections().erp.get_invoice(eid(inv.id))
-    except NotFoundError:
-        existing = None
+        return {"status": "skipped", "why": "negative total", "refs": refs}
+    existing = await _existing_erp_invoice(inv.id)
     order_id = existing.order_id if existing is not None else refs["sales_order"]
     try:
-        return {"status": "synced", **await _upsert(inv, refs, order_id, existing)}
+        written = await _upsert(inv, refs, order_id, existing)
     except VendorError as exc:
         if NO_ROOM not in exc.message:
             raise
         if any(line.proration for line in inv.lines):
             raise _NoRoomYet(f"order {order_id} has no room for proration invoice {inv.id} yet") from exc
-        return {"status": "no_room", "why": exc.message}
+        return {"status": "no_room", "why": exc.message, "refs": refs}
+    return {"status": "synced", **written, "canonical": _link(invoice_id, written["erp_invoice"]), "refs": refs}
 
 
 @DBOS.step(name="invoice_sync.erp_supplementary_order", **STEP)
@@ -223,11 +252,8 @@ async def erp_supplementary(invoice_id: str, refs: dict[str, Any]) -> dict[str, 
                          description=f"Billing beyond order {contract.tran_id}: {inv.number or inv.id}")],
         tran_date=inv.issued_at.date(), memo=f"lockstep: billing invoice {inv.id} beyond order {contract.tran_id}")
     note("erp supplementary order", "created", f"{order.tran_id} for {inv.id}")
-    try:
-        existing = await erp.get_invoice(eid(inv.id))
-    except NotFoundError:
-        existing = None
-    return {"status": "synced", **await _upsert(inv, refs, order.id, existing)}
+    written = await _upsert(inv, refs, order.id, await _existing_erp_invoice(inv.id))
+    return {"status": "synced", **written, "canonical": _link(invoice_id, written["erp_invoice"])}
 
 
 @DBOS.step(name="invoice_sync.crm_receivables", **STEP)
@@ -242,37 +268,41 @@ async def crm_receivables(billing_customer: str, crm_account: str) -> dict[str, 
     return {"ar_balance_minor": owed, "currency": currency, "open_invoices": len(open_invoices)}
 
 
-@DBOS.step(name="invoice_sync.link", **STEP)
-def link_invoice(invoice_id: str, erp_invoice_id: str) -> str:
+def _link(invoice_id: str, erp_invoice_id: str) -> str:
     xw = crosswalk()
     canonical = xw.get_or_create("invoice", "billing", invoice_id)
     xw.link(canonical, "erp", erp_invoice_id)
     return str(canonical)
 
 
+@DBOS.step(name="invoice_sync.link", **STEP)
+def link_invoice(invoice_id: str, erp_invoice_id: str) -> str:
+    return _link(invoice_id, erp_invoice_id)
+
+
 async def sync_invoice(invoice_id: str) -> dict[str, Any]:
     """The invoice-sync steps for one billing invoice (also run by the amendment flow for its proration
     invoice). Call from inside a workflow."""
-    refs = await resolve_invoice(invoice_id)
+    try:
+        erp = await erp_invoice(invoice_id)
+    except Exception as exc:  # the proration wait ran out: bill it on its own order
+        if type(exc).__name__ != "DBOSMaxStepRetriesExceeded" or not any(
+                isinstance(e, _NoRoomYet) for e in getattr(exc, "errors", [])):
+            raise
+        erp = {"status": "no_room", "refs": await resolve_invoice(invoice_id)}
+    refs = erp.pop("refs")
     if refs is None:
         note("invoice sync", "skipped", f"{invoice_id}: billing customer not managed by lockstep")
         return {"invoice": invoice_id, "status": "not managed"}
     out: dict[str, Any] = {"invoice": invoice_id, "account": refs["account"]}
-    if refs.get("sales_order"):
-        try:
-            erp = await erp_invoice(invoice_id, refs)
-        except Exception as exc:  # the proration wait ran out: bill it on its own order
-            if type(exc).__name__ != "DBOSMaxStepRetriesExceeded" or not any(
-                    isinstance(e, _NoRoomYet) for e in getattr(exc, "errors", [])):
-                raise
-            erp = {"status": "no_room"}
+    if erp["status"] == "no order":
+        note("erp invoice", "skipped", f"{invoice_id}: no subscription, so no ERP sales order to bill")
+    else:
         if erp["status"] == "no_room":
             erp = await erp_supplementary(invoice_id, refs)
+        if erp.get("canonical"):
+            out["canonical"] = erp.pop("canonical")
         out["erp"] = erp
-        if erp.get("erp_invoice"):
-            out["canonical"] = link_invoice(invoice_id, erp["erp_invoice"])
-    else:
-        note("erp invoice", "skipped", f"{invoice_id}: no subscription, so no ERP sales order to bill")
     if refs.get("crm"):
         out["crm"] = await crm_receivables(refs["customer_id"], refs["crm"])
     return out
@@ -283,4 +313,10 @@ async def invoice_sync(event: dict[str, Any]) -> dict[str, Any]:
     return await sync_invoice(invoice_id)
 
 
-register_flow(TRIGGERS, business_key, invoice_sync, name=FLOW)
+def coalesce_key(event: IntakeEvent) -> str | None:
+    """Every step re-reads the invoice, so events of one invoice can share a flow that has not started."""
+    obj = event.payload.get("data", {}).get("object", {})
+    return f"invoice-sync:{obj['id']}" if obj.get("id") else None
+
+
+register_flow(TRIGGERS, business_key, invoice_sync, name=FLOW, coalesce_key=coalesce_key)

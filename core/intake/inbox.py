@@ -136,6 +136,21 @@ class Inbox:
                                ).mappings().first()
         return None if row is None else _entry(row)
 
+    def list(self, *, system: str | None = None, status: str | None = None, event_type: str | None = None,
+             limit: int = 100, offset: int = 0) -> list[InboxEntry]:
+        """Events, newest received first (what happened to each: status, the flows it went to, why)."""
+        t = self._t
+        query = select(t).order_by(t.c.received_at.desc(), t.c.event_id.desc()).limit(limit).offset(offset)
+        if system is not None:
+            query = query.where(t.c.system == system)
+        if status is not None:
+            query = query.where(t.c.status == status)
+        if event_type is not None:
+            query = query.where(t.c.event_type == event_type)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [_entry(r) for r in rows]
+
     def unfinished(self, limit: int = 1000) -> list[InboxEntry]:
         with self._engine.connect() as conn:
             rows = conn.execute(select(self._t).where(self._t.c.status == RECEIVED)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,9 @@ class FlowSpec:
     business_key: BusinessKeyFn
     fn: Callable[..., Any]
     workflow: Callable[..., Any]  # the registered DBOS workflow wrapping fn
+    # State-based flows (they read the aggregate's CURRENT state when they run) name the aggregate an event
+    # is about; a later event of an aggregate whose flow has not started yet is absorbed by that flow.
+    coalesce_key: Callable[[IntakeEvent], str | None] | None = None
 
     @property
     def workflow_name(self) -> str:
@@ -66,6 +71,7 @@ class FlowStart:
     workflow_id: str
     correlation_id: str
     created: bool  # False: the flow already existed (a second trigger), nothing new was started
+    coalesced: bool = False  # True: absorbed by a not-yet-started flow of the same aggregate (workflow_id)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -102,9 +108,15 @@ def subscribed_events(system: str) -> list[str]:
 
 
 def register_flow(trigger_event_types: Iterable[str], business_key_fn: BusinessKeyFn,
-                  workflow_fn: Callable[..., Any], *, name: str | None = None) -> FlowSpec:
+                  workflow_fn: Callable[..., Any], *, name: str | None = None,
+                  coalesce_key: Callable[[IntakeEvent], str | None] | None = None) -> FlowSpec:
     """Register a flow (see the module doc). Idempotent for the same function; a different function under
-    a taken name is an error. Call before `Runtime.launch()`, so crash recovery finds the workflow."""
+    a taken name is an error. Call before `Runtime.launch()`, so crash recovery finds the workflow.
+
+    `coalesce_key(event)`: only for flows that read the current state of what the event is about when they
+    run (never the event's payload). Events with the same coalesce key arriving while that key's last flow
+    is still ENQUEUED (not started, so it has read nothing yet) are absorbed by it instead of starting a
+    flow each: the flow will read a state that already includes them. See Router.start."""
     flow_name = name or workflow_fn.__name__
     triggers = tuple(trigger_event_types)
     if not triggers:
@@ -119,7 +131,8 @@ def register_flow(trigger_event_types: Iterable[str], business_key_fn: BusinessK
         if existing.fn is workflow_fn:
             return existing
         raise ValueError(f"a different flow is already registered as {flow_name!r}")
-    spec = FlowSpec(flow_name, triggers, business_key_fn, workflow_fn, _make_runner(flow_name, workflow_fn))
+    spec = FlowSpec(flow_name, triggers, business_key_fn, workflow_fn, _make_runner(flow_name, workflow_fn),
+                    coalesce_key)
     _FLOWS[flow_name] = spec
     return spec
 
@@ -194,11 +207,18 @@ class RouteError(Exception):
 
 
 class Router:
+    # Coalesce keys remembered per process (their latest flow); beyond this the oldest are forgotten, which
+    # only means a later event of such an aggregate starts its own flow.
+    COALESCE_MEMORY = 100_000
+
     def __init__(self, *, queue_name: str, trace_log: trace.TraceLog | None = None,
-                 flows: Callable[[], dict[str, FlowSpec]] = flow_specs) -> None:
+                 flows: Callable[[], dict[str, FlowSpec]] = flow_specs, coalesce: bool = True) -> None:
         self._queue = queue_name
+        self._coalesce = coalesce
         self._trace = trace_log
         self._flows = flows
+        self._latest: OrderedDict[str, str] = OrderedDict()  # coalesce key -> the last flow started for it
+        self._latest_lock = threading.Lock()
 
     def matches(self, event: IntakeEvent) -> list[tuple[FlowSpec, str]]:
         out = []
@@ -213,9 +233,22 @@ class Router:
         return out
 
     def start(self, event: IntakeEvent) -> list[FlowStart]:
-        """Start (or find) every flow this event triggers; idempotent per business key."""
+        """Start (or find) every flow this event triggers; idempotent per business key.
+
+        Coalescing (flows registered with `coalesce_key`): when the aggregate's last flow started by this
+        process is still ENQUEUED, the event is absorbed by it (FlowStart.coalesced, its workflow id). That is
+        safe because ENQUEUED means the flow has not run a step, so everything it reads is read after this
+        event's change was made (the vendor emits an event after the change). In a burst this turns the
+        `open` and `paid` events of one invoice into one flow. A flow already running is never joined."""
         starts = []
         for spec, key in self.matches(event):
+            ckey = spec.coalesce_key(event) if self._coalesce and spec.coalesce_key is not None else None
+            absorbed = self._absorbing_flow(ckey, key) if ckey else None
+            if absorbed is not None:
+                correlation_id = trace.correlation_id_for(absorbed)
+                starts.append(FlowStart(spec.name, key, absorbed, correlation_id, created=False, coalesced=True))
+                self._note(event, "coalesced", correlation_id, absorbed)
+                continue
             correlation_id = trace.correlation_id_for(key)
             existing = DBOS.get_workflow_status(key)
             if existing is not None and existing.name != spec.workflow_name:
@@ -225,9 +258,28 @@ class Router:
                            "flow": spec.name}
                 with SetWorkflowID(key):
                     DBOS.enqueue_workflow(self._queue, spec.workflow, payload)
+                if ckey:
+                    self._remember(ckey, key)
             starts.append(FlowStart(spec.name, key, key, correlation_id, created=existing is None))
-            if self._trace is not None:
-                self._trace.add(system=event.system, action=f"webhook {event.event_type}",
-                                status="flow started" if existing is None else "flow exists",
-                                correlation_id=correlation_id, flow_id=key, detail=f"event {event.event_id}")
+            self._note(event, "flow started" if existing is None else "flow exists", correlation_id, key)
         return starts
+
+    def _note(self, event: IntakeEvent, status: str, correlation_id: str, flow_id: str) -> None:
+        if self._trace is not None:
+            self._trace.add(system=event.system, action=f"webhook {event.event_type}", status=status,
+                            correlation_id=correlation_id, flow_id=flow_id, detail=f"event {event.event_id}")
+
+    def _absorbing_flow(self, ckey: str, key: str) -> str | None:
+        with self._latest_lock:
+            latest = self._latest.get(ckey)
+        if latest is None or latest == key:
+            return None
+        status = DBOS.get_workflow_status(latest)
+        return latest if status is not None and status.status == "ENQUEUED" else None
+
+    def _remember(self, ckey: str, key: str) -> None:
+        with self._latest_lock:
+            self._latest[ckey] = key
+            self._latest.move_to_end(ckey)
+            while len(self._latest) > self.COALESCE_MEMORY:
+                self._latest.popitem(last=False)

@@ -75,7 +75,9 @@ def process(runtime: Runtime, event: IntakeEvent) -> IntakeResult:
         return IntakeResult("stale", event.system, event.event_id, event.event_type, detail=detail)
     starts = runtime.router.start(event)  # an error here leaves the inbox row `received`: a redelivery retries
     status = ROUTED if starts else IGNORED
-    runtime.inbox.finish(event.system, event.event_id, status, flow_ids=[s.workflow_id for s in starts])
+    absorbed = [f"{s.business_key} coalesced into {s.workflow_id}" for s in starts if s.coalesced]
+    runtime.inbox.finish(event.system, event.event_id, status, flow_ids=[s.workflow_id for s in starts],
+                         detail="; ".join(absorbed) or None)
     if not starts:
         return IntakeResult("ignored", event.system, event.event_id, event.event_type, detail="no flow wants it")
     return IntakeResult("accepted", event.system, event.event_id, event.event_type, flows=starts)

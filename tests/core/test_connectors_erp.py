@@ -168,3 +168,21 @@ async def test_correlation_headers_reach_the_journal(app: Any, sandbox: Sandbox)
         await c.upsert_customer(ACC, ACME)
     seen = await sandbox.journal(correlation_id="corr-erp")
     assert [e["method"] for e in seen] == ["PUT", "GET"] and {e["traceparent"] for e in seen} == {"00-1-2-01"}
+
+
+async def test_invoice_upsert_with_the_callers_read_skips_its_own(app: Any, sandbox: Sandbox) -> None:
+    """`existing=` (the invoice the flow just read, or None) saves the upsert its read; a stale None (the
+    invoice was created meanwhile) still ends in one invoice, updated."""
+    async with client(app) as c:
+        await c.upsert_customer(ACC, ACME)
+        order = await c.create_sales_order(idempotency_key="k-inv", customer=eid(ACC), lines=plat())
+        before = len(await sandbox.journal(method="GET"))
+        created = await c.upsert_invoice("in_456", customer=eid(ACC), sales_order=order.id, existing=None)
+        updated = await c.upsert_invoice("in_456", customer=eid(ACC), sales_order=order.id, memo="paid",
+                                         existing=created)
+        stale = await c.upsert_invoice("in_456", customer=eid(ACC), sales_order=order.id, memo="again",
+                                       existing=None)
+    assert created.id == updated.id == stale.id
+    gets = [r["path"] for r in (await sandbox.journal(method="GET"))[before:]]
+    assert len(gets) == 3, gets  # only the read-back after each write
+    assert await count(sandbox, "invoice") == 1
