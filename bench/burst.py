@@ -152,6 +152,17 @@ class LiveSandbox:
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system, s) used so far by the core process and by the mocks' process (`lockstep
+        up` itself): the cost of a burst whatever else the machine is doing. Empty where /proc is missing."""
+        pid = self.pid()
+        if pid is None:
+            return {}
+        out = {"mocks": _proc_cpu(pid)}
+        for child in _children(pid):
+            out["core"] = out.get("core", 0.0) + _proc_cpu(child)
+        return {k: v for k, v in out.items() if v is not None}
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -170,6 +181,22 @@ class LiveSandbox:
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
+
+
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    except OSError:
+        return []
 
 
 def ok(response: httpx.Response) -> Any:
@@ -437,18 +464,22 @@ async def _erp_invoice_count(sandbox: Sandbox) -> int:
 
 
 async def run_one_burst(sandbox: Sandbox, estate: Estate, *, label: str, timeout: float,
-                        say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Advance billing's clock once and measure everything the burst did."""
+                        say: Callable[[str], None] = print,
+                        cpu: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Advance billing's clock once and measure everything the burst did (`cpu`: CPU seconds used so far
+    per process, read before the advance and after the last flow)."""
     dlq_before = {d["id"] for d in await sandbox.dlq(limit=500)}
     erp_before = await _erp_invoice_count(sandbox)
     clock_before = int(ok(await sandbox.control("billing").get("/clock"))["now"])
     say(f"  burst ({label}): advancing billing's clock 32 days ...")
+    cpu_before = cpu() if cpu else {}
     t0 = time.time()
     ok(await sandbox.control("billing").post("/clock/advance", json={"by": ADVANCE_S}))
     advanced = time.time()
     emitted, delivery = await _emitted_at(sandbox, t0)  # right away: the log keeps the newest 10,000
     quiet = await sandbox.quiesce(timeout)
     t_quiet = time.time()
+    cpu_after = cpu() if cpu else {}
 
     # Verification traffic is not part of the burst: no limits, so it is quick and does not 429.
     saved = await get_limits(sandbox)
@@ -516,6 +547,9 @@ async def run_one_burst(sandbox: Sandbox, estate: Estate, *, label: str, timeout
         "advance_call_s": round(advanced - t0, 2),
         "until_quiesced_s": round(t_quiet - t0, 2),
         "quiesce_rounds": quiet["rounds"],
+        # CPU per processed event (until quiescence), per process: robust to whatever else the machine runs.
+        "cpu_ms_per_event": {name: round((cpu_after[name] - cpu_before[name]) * 1000 / processed, 1)
+                             for name in cpu_after if name in cpu_before and processed},
         "p50_ms": round(percentile(latencies, 50), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
         "max_ms": round(max(latencies), 1) if latencies else None,
@@ -554,10 +588,12 @@ async def run_mode_async(live: LiveSandbox, *, events: int, subs_per_account: in
             f"{len(estate.setup_flow_failures)} not SUCCESS)")
         label = "limits on" if limits else "limits off"
         if limits:
-            result = await run_one_burst(sandbox, estate, label=label, timeout=timeout, say=say)
+            result = await run_one_burst(sandbox, estate, label=label, timeout=timeout, say=say,
+                                             cpu=live.cpu_seconds)
         else:
             async with limits_off(sandbox):
-                result = await run_one_burst(sandbox, estate, label=label, timeout=timeout, say=say)
+                result = await run_one_burst(sandbox, estate, label=label, timeout=timeout, say=say,
+                                             cpu=live.cpu_seconds)
         result.update(accounts=len(estate.accounts), subscriptions=len(estate.subscriptions),
                       setup_s=round(estate.setup_seconds, 1), setup_flows=estate.setup_flows,
                       setup_flows_not_success=len(estate.setup_flow_failures))
@@ -582,7 +618,8 @@ def run_burst(*, events: int = 5000, subs_per_account: int = 25, limits: bool = 
 
 def format_result(r: dict[str, Any]) -> str:
     return (f"{r['events']} invoice events ({r['invoices']} invoices) in {r['wall_s']} s = {r['events_per_s']} "
-            f"events/s; p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; duplicates {r['duplicates']}, lost {r['lost']}")
+            f"events/s; p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms; duplicates {r['duplicates']}, lost {r['lost']}"
+            + "".join(f"; {name} {ms} CPU-ms/event" for name, ms in r.get("cpu_ms_per_event", {}).items()))
 
 
 if __name__ == "__main__":
