@@ -476,10 +476,12 @@ async def run_one_burst(sandbox: Sandbox, estate: Estate, *, label: str, timeout
     t0 = time.time()
     ok(await sandbox.control("billing").post("/clock/advance", json={"by": ADVANCE_S}))
     advanced = time.time()
-    emitted, delivery = await _emitted_at(sandbox, t0)  # right away: the log keeps the newest 10,000
+    emitted, _ = await _emitted_at(sandbox, t0)  # right away: the log keeps the newest 10,000
     quiet = await sandbox.quiesce(timeout)
     t_quiet = time.time()
     cpu_after = cpu() if cpu else {}
+    later, delivery = await _emitted_at(sandbox, t0)  # attempts (intake latency) are known only now
+    emitted = {**later, **emitted}
 
     # Verification traffic is not part of the burst: no limits, so it is quick and does not 429.
     saved = await get_limits(sandbox)

@@ -63,7 +63,9 @@ def _obj(event: IntakeEvent) -> str:
 
 
 register_flow(["billing:coalesce.block"], lambda e: f"block:{_obj(e)}", blocking_flow, name="demo_block")
-register_flow(["billing:coalesce.state.*"], lambda e: f"state:{_obj(e)}:{e.event_type.rsplit('.', 1)[1]}",
+# Explicit event types, no pattern: a pattern would make the core subscribe to every billing event here.
+STATE_TRIGGERS = [f"billing:coalesce.state.{s}" for s in ("open", "paid", "gated")]
+register_flow(STATE_TRIGGERS, lambda e: f"state:{_obj(e)}:{e.event_type.rsplit('.', 1)[1]}",
               state_flow, name="demo_state", coalesce_key=lambda e: f"state:{_obj(e)}")
 
 
