@@ -33,6 +33,7 @@ from core.dlq import DeadLetters
 from core.dlq import define_table as dlq_table
 from core.intake import inbox as inbox_mod
 from core.intake import ordering as ordering_mod
+from core.intake.flow_status import FlowStatusReader
 from core.intake.inbox import Inbox
 from core.intake.ordering import Ordering
 from core.intake.router import Router, bind_services, flow_specs, register_flow
@@ -165,6 +166,8 @@ class Runtime:
                     engine.dispose()
             if getattr(self, "crosswalk", None) is not None:
                 self.crosswalk.close()
+            if getattr(self, "flow_status", None) is not None:
+                self.flow_status.close()
             self._launched = False
             with _lock:
                 if _active["runtime"] is self:
@@ -204,7 +207,10 @@ class Runtime:
         self.ordering = Ordering(self.engine, self.tables.versions)
         self.dlq = DeadLetters(self.engine, self.tables.dlq)
         self.trace = trace.TraceLog(self.trace_engine, self.tables.trace)
-        self.router = Router(queue_name=s.flow_queue, trace_log=self.trace, coalesce=s.coalesce_events)
+        self.flow_status = (FlowStatusReader(s.dbos_url) if s.backend == "sqlite"
+                            else FlowStatusReader(s.postgres_url, schema=s.dbos_schema))
+        self.router = Router(queue_name=s.flow_queue, trace_log=self.trace, coalesce=s.coalesce_events,
+                             status_of=self.flow_status.get)
         self.crosswalk = Crosswalk(s.crosswalk_url, schema=s.crosswalk_schema if s.backend == "postgresql" else None)
 
 

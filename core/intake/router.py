@@ -212,8 +212,12 @@ class Router:
     COALESCE_MEMORY = 100_000
 
     def __init__(self, *, queue_name: str, trace_log: trace.TraceLog | None = None,
-                 flows: Callable[[], dict[str, FlowSpec]] = flow_specs, coalesce: bool = True) -> None:
+                 flows: Callable[[], dict[str, FlowSpec]] = flow_specs, coalesce: bool = True,
+                 status_of: Callable[[str], Any] | None = None) -> None:
+        """`status_of(workflow_id)` -> an object with `.name` and `.status`, or None (default: DBOS's own
+        lookup; the runtime passes `FlowStatusReader.get`, a light read of the same row)."""
         self._queue = queue_name
+        self._status_of = status_of or DBOS.get_workflow_status
         self._coalesce = coalesce
         self._trace = trace_log
         self._flows = flows
@@ -250,7 +254,7 @@ class Router:
                 self._note(event, "coalesced", correlation_id, absorbed)
                 continue
             correlation_id = trace.correlation_id_for(key)
-            existing = DBOS.get_workflow_status(key)
+            existing = self._status_of(key)
             if existing is not None and existing.name != spec.workflow_name:
                 raise RouteError(f"business key {key!r} already belongs to {existing.name}, not {spec.workflow_name}")
             if existing is None:
@@ -274,7 +278,7 @@ class Router:
             latest = self._latest.get(ckey)
         if latest is None or latest == key:
             return None
-        status = DBOS.get_workflow_status(latest)
+        status = self._status_of(latest)
         return latest if status is not None and status.status == "ENQUEUED" else None
 
     def _remember(self, ckey: str, key: str) -> None:

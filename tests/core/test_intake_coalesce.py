@@ -141,3 +141,13 @@ def test_other_aggregates_and_coalescing_off_start_their_own_flows(runtime: Runt
     for workflow_id in (fa.workflow_id, fb.workflow_id, c1.workflow_id, c2.workflow_id):
         assert wait_for(workflow_id).status == "SUCCESS"
     assert (RUNS[a], RUNS[b], RUNS[c]) == (1, 1, 2)
+
+
+def test_the_light_status_read_agrees_with_dbos(runtime: Runtime) -> None:
+    agg = unique("in")
+    [start] = runtime.router.start(billing_event("coalesce.state.open", agg))
+    done = wait_for(start.workflow_id)
+    light = runtime.flow_status.get(start.workflow_id)
+    assert light is not None and (light.name, light.status) == (done.name, done.status) == (
+        "lockstep.flow.demo_state", "SUCCESS")
+    assert runtime.flow_status.get(f"state:{unique('in')}:open") is None
