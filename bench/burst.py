@@ -113,8 +113,11 @@ class LiveSandbox:
         self.dir = Path(tempfile.mkdtemp(prefix="lockstep-burst-"))
         self.log_path = self.dir / "lockstep-up.log"
         self.startup_timeout = startup_timeout
+        # Coalescing on (off by default in the core): a burst is where it pays.
         self.env = {**os.environ, "LOCKSTEP_ADMIN_TOKEN": self.admin_token,
-                    "LOCKSTEP_CORE_CLIENT_LIMITS": "vendor" if client_limits else "off", **(env or {})}
+                    "LOCKSTEP_CORE_CLIENT_LIMITS": "vendor" if client_limits else "off",
+                    "LOCKSTEP_CORE_COALESCE_EVENTS": os.environ.get("LOCKSTEP_CORE_COALESCE_EVENTS", "true"),
+                    **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -18,6 +18,7 @@ from core.intake.envelopes import IntakeEvent
 from core.intake.router import Router, register_flow
 from core.intake.service import process
 from core.runtime import Runtime
+from core.settings import CoreSettings
 from tests.core._runtime_kit import billing_event, launched_runtime, unique, wait_for
 
 RUNS: Counter[str] = Counter()
@@ -72,7 +73,7 @@ register_flow(STATE_TRIGGERS, lambda e: f"state:{_obj(e)}:{e.event_type.rsplit('
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def runtime(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     yield from launched_runtime(request.param, Path(tmp_path_factory.mktemp(f"co_{request.param}")),
-                                flow_concurrency=1)
+                                flow_concurrency=1, coalesce_events=True)
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_other_aggregates_and_coalescing_off_start_their_own_flows(runtime: Runt
     [fb] = runtime.router.start(billing_event("coalesce.state.open", b))
     assert fa.created and fb.created and fa.workflow_id != fb.workflow_id
 
-    strict = Router(queue_name=runtime.settings.flow_queue, coalesce=False)
+    strict = Router(queue_name=runtime.settings.flow_queue, coalesce=CoreSettings().coalesce_events)  # the default
     [c1] = strict.start(billing_event("coalesce.state.open", c))
     [c2] = strict.start(billing_event("coalesce.state.paid", c))
     assert c1.created and c2.created and not c2.coalesced
