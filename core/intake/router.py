@@ -156,11 +156,23 @@ def _park(flow: str, event: dict[str, Any], attempt_id: str, exc: BaseException)
 
 
 @DBOS.step(name="lockstep.finish", retries_allowed=True, max_attempts=5, interval_seconds=0.1)
-def _finish(flow: str, event: dict[str, Any], attempt_id: str) -> None:
-    business_key = event["business_key"]
+def _finish_replay(flow: str, event: dict[str, Any], attempt_id: str) -> None:
+    """A replay got through: its DLQ entry is resolved (a checkpointed step: a database write)."""
     letters: DeadLetters | None = _services["dlq"]
-    if letters is not None and attempt_id != business_key:
-        letters.resolve(business_key, attempt_id)  # a replay got through
+    if letters is not None:
+        letters.resolve(event["business_key"], attempt_id)
+    _trace_completed(flow, event, attempt_id)
+
+
+def _finish(flow: str, event: dict[str, Any], attempt_id: str) -> None:
+    if attempt_id != event["business_key"]:
+        _finish_replay(flow, event, attempt_id)
+    else:
+        # Only a trace line: no checkpoint needed (a recovery that re-runs it writes the line again).
+        _trace_completed(flow, event, attempt_id)
+
+
+def _trace_completed(flow: str, event: dict[str, Any], attempt_id: str) -> None:
     log: trace.TraceLog | None = _services["trace"]
     if log is not None:
         log.add(system="core", action=f"flow {flow} completed", status="success",

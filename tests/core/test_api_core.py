@@ -81,7 +81,8 @@ async def test_flows_list_filters_and_detail(client: httpx.AsyncClient) -> None:
     assert bad in [f["workflow_id"] for f in errors] and ok not in [f["workflow_id"] for f in errors]
     detail = (await client.get(f"/flows/{ok}")).json()
     assert detail["status"] == "SUCCESS" and detail["correlation_id"] == trace.correlation_id_for(ok)
-    assert [s["name"] for s in detail["steps"]] == ["write_erp", "lockstep.finish"]
+    assert [s["name"] for s in detail["steps"]] == ["write_erp"]  # finishing a first attempt is no checkpoint
+    assert detail["trace"][-1]["action"] == "flow api_demo completed"
     assert detail["dlq"] is None and [a["workflow_id"] for a in detail["attempts"]] == [ok]
     failed = (await client.get(f"/flows/{bad}")).json()
     assert failed["status"] == "ERROR" and failed["dlq"]["reason"] == "business rule"
