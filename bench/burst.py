@@ -117,6 +117,8 @@ class LiveSandbox:
         self.env = {**os.environ, "LOCKSTEP_ADMIN_TOKEN": self.admin_token,
                     "LOCKSTEP_CORE_CLIENT_LIMITS": "vendor" if client_limits else "off",
                     "LOCKSTEP_CORE_COALESCE_EVENTS": os.environ.get("LOCKSTEP_CORE_COALESCE_EVENTS", "true"),
+                    # Deliveries in flight per mock -> core endpoint, as the vendors deliver (concurrently).
+                    "LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT": os.environ.get("LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT", "8"),
                     **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 

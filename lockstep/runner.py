@@ -44,6 +44,18 @@ class CoreOptions:
     settings: dict[str, Any] = field(default_factory=dict)  # extra CoreSettings fields (e.g. client_limits)
 
 
+
+def webhook_in_flight() -> int:
+    """Deliveries in flight at once from each mock to the core (LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT, default 1:
+    in order, one at a time, reproducible; the vendors themselves deliver concurrently, and the burst bench
+    uses 8)."""
+    raw = os.environ.get("LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT", "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        raise SystemExit(f"LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT must be a whole number 1..64, not {raw!r}")
+    return int(raw)
+
 class CoreServer:
     """The core as a local server in its own process (`python -m core`: one core each for the mocks and the
     core, so neither waits on the other's GIL), wired by `LOCKSTEP_CORE_*` settings to the mocks' loopback
@@ -119,7 +131,8 @@ class CoreServer:
                 if not any(e["url"] == hook for e in endpoints.json()):
                     client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
                         "url": hook, "secret": self.settings.webhook_secrets(system)[0],
-                        "events": subscribed_events(system)}).raise_for_status()
+                        "events": subscribed_events(system),
+                        "max_in_flight": webhook_in_flight()}).raise_for_status()
                 done.append(system)
         return done
 

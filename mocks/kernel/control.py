@@ -20,7 +20,7 @@ from mocks.kernel.faults import FaultRule
 from mocks.kernel.ratelimit import RateLimitPolicy
 from mocks.kernel.system import MockSystem
 from mocks.kernel.tenants import Tenant, TenantRegistry
-from mocks.kernel.webhooks import WebhookChaos
+from mocks.kernel.webhooks import MAX_IN_FLIGHT, WebhookChaos
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -110,6 +110,8 @@ class EndpointIn(BaseModel):
     url: str = Field(min_length=1)
     secret: str | None = None
     events: list[str] | None = None
+    max_in_flight: int = Field(default=1, ge=1, le=MAX_IN_FLIGHT,
+                               description="deliveries in flight at once (1: in order, one at a time)")
 
 
 def tenant_of(key: str, request: Request) -> Tenant:
@@ -279,7 +281,8 @@ def control_router(system: MockSystem, registry: TenantRegistry, guard: AdminGua
     @admin.post("/tenants/{key}/webhooks/endpoints", status_code=201)
     async def add_endpoint(tenant: TenantDep, body: EndpointIn) -> dict[str, Any]:
         secret = body.secret or f"whsec_{secrets.token_hex(16)}"
-        endpoint = tenant.webhooks.add_endpoint(body.url, secret=secret, events=body.events)
+        endpoint = tenant.webhooks.add_endpoint(body.url, secret=secret, events=body.events,
+                                                max_in_flight=body.max_in_flight)
         return {**endpoint.to_dict(), "secret": secret}
 
     @admin.delete("/tenants/{key}/webhooks/endpoints/{endpoint_id}")

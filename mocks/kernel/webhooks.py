@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from typing import Any
 
 import httpx
@@ -97,12 +98,18 @@ class WebhookEndpoint:
     enabled: bool = True
     metadata: dict[str, Any] = field(default_factory=dict)
     api_version: str | None = None
+    # Deliveries to this endpoint in flight at once. 1 (the default): strictly in order, one at a time, so a
+    # sandbox run is reproducible. More: as the vendors deliver (concurrently, no order guarantee), for load.
+    max_in_flight: int = 1
 
     def matches(self, event_type: str) -> bool:
         return self.enabled and ("*" in self.events or event_type in self.events)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MAX_IN_FLIGHT = 64
 
 
 @dataclass
@@ -166,7 +173,9 @@ class WebhookDispatcher:
     # ---- endpoints -------------------------------------------------------------------------------
     def add_endpoint(self, url: str, *, secret: str, events: list[str] | None = None,
                      endpoint_id: str | None = None, metadata: dict[str, Any] | None = None,
-                     api_version: str | None = None) -> WebhookEndpoint:
+                     api_version: str | None = None, max_in_flight: int = 1) -> WebhookEndpoint:
+        if not 1 <= max_in_flight <= MAX_IN_FLIGHT:
+            raise ValueError(f"max_in_flight must be 1..{MAX_IN_FLIGHT}")
         with self._lock:
             if endpoint_id is None:
                 self._seq["endpoint"] += 1
@@ -174,7 +183,7 @@ class WebhookDispatcher:
             if endpoint_id in self._endpoints:
                 raise ValueError(f"endpoint {endpoint_id!r} already exists")
             ep = WebhookEndpoint(endpoint_id, url, secret, list(events or ["*"]), True,
-                                 dict(metadata or {}), api_version)
+                                 dict(metadata or {}), api_version, max_in_flight)
             self._endpoints[endpoint_id] = ep
             return ep
 
@@ -419,6 +428,10 @@ class WebhookDispatcher:
             _cancel(task)
 
     async def _run(self, ep_id: str) -> None:
+        ep = self._endpoints.get(ep_id)
+        if ep is not None and ep.max_in_flight > 1:
+            await self._run_concurrently(ep_id, ep.max_in_flight)
+            return
         me = asyncio.current_task()
         try:
             while True:
@@ -450,6 +463,45 @@ class WebhookDispatcher:
         finally:
             if self._workers.get(ep_id) is me:
                 del self._workers[ep_id]
+
+    async def _run_concurrently(self, ep_id: str, limit: int) -> None:
+        """Up to `limit` deliveries of the queue in flight at once, oldest first; each leaves the queue when
+        it is done (delivered or failed for good), so a dump taken meanwhile still holds it. Reorder chaos
+        needs no hold here: concurrent deliveries overtake each other anyway."""
+        me = asyncio.current_task()
+        running: dict[asyncio.Task[None], Delivery] = {}
+        try:
+            while True:
+                with self._lock:
+                    q = self._queues.get(ep_id)
+                    if self._workers.get(ep_id) is not me:
+                        return
+                    busy = {id(d) for d in running.values()}
+                    # The oldest not yet started (they sit at the front: stop scanning once enough are found).
+                    fresh = list(islice((d for d in (q or ()) if id(d) not in busy), limit - len(running)))
+                for d in fresh:
+                    d.hold = False
+                    task = asyncio.get_running_loop().create_task(self._deliver_one(d))
+                    running[task] = d
+                if not running:
+                    return
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                with self._lock:
+                    for task in done:
+                        d = running.pop(task)
+                        at = next((i for i, queued in enumerate(q or ()) if queued is d), None)
+                        if q is not None and at is not None:
+                            del q[at]
+        finally:
+            for task in running:
+                task.cancel()
+            if self._workers.get(ep_id) is me:
+                del self._workers[ep_id]
+
+    async def _deliver_one(self, d: Delivery) -> None:
+        if d.delay_ms and not d.attempts:
+            await asyncio.sleep(d.delay_ms / 1000)
+        await self._deliver(d)
 
     async def _await_arrival(self, ep_id: str) -> None:
         ev = self._arrivals[ep_id] = asyncio.Event()

@@ -410,3 +410,55 @@ async def test_deliveries_do_not_inherit_the_enqueuing_callers_context() -> None
     assert await dispatcher.drain(5)
     await dispatcher.aclose()
     assert seen == [None]
+
+
+class ConcurrencyProbe(Receiver):
+    """Holds each request until `expect` are in flight at once (or 5 s pass), recording the most seen."""
+
+    def __init__(self, expect: int, fail_first: int = 0) -> None:
+        super().__init__(fail_first=fail_first)
+        self.expect, self.in_flight, self.most = expect, 0, 0
+        self.full = asyncio.Event()
+
+    async def handle(self, request: Request) -> Response:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        if self.in_flight >= self.expect:
+            self.full.set()
+        try:
+            await asyncio.wait_for(self.full.wait(), 5)
+        except TimeoutError:
+            pass
+        finally:
+            self.in_flight -= 1
+        return await super().handle(request)
+
+
+async def test_an_endpoint_may_take_several_deliveries_at_once() -> None:
+    rx = ConcurrencyProbe(expect=4, fail_first=1)
+    wh = make(rx)
+    wh.add_endpoint(URL, secret="s", max_in_flight=4)
+    for n in range(12):
+        wh.enqueue(f"evt_{n}", "invoice.paid", event(n))
+    assert await wh.drain(timeout=10)
+    assert rx.most == 4  # never more than the endpoint allows
+    assert sorted(set(rx.event_ids())) == sorted(f"evt_{n}" for n in range(12))
+    assert len(rx.event_ids()) == 13  # one retried after its 500, nothing else twice
+    assert all(d["status"] == "delivered" for d in wh.deliveries(limit=20)) and wh.pending_count() == 0
+
+
+async def test_one_in_flight_is_the_default() -> None:
+    rx = ConcurrencyProbe(expect=2)
+    rx.full.set()  # nobody waits: just count
+    wh = make(rx)
+    wh.add_endpoint(URL, secret="s")
+    for n in range(6):
+        wh.enqueue(f"evt_{n}", "invoice.paid", event(n))
+    assert await wh.drain(timeout=5)
+    assert rx.most == 1 and rx.event_ids() == [f"evt_{n}" for n in range(6)]
+
+
+def test_in_flight_limits_are_checked() -> None:
+    wh = make()
+    with pytest.raises(ValueError, match="max_in_flight"):
+        wh.add_endpoint(URL, secret="s", max_in_flight=0)
