@@ -140,7 +140,7 @@ async def latest_invoice(subscription_id: str) -> str | None:
     return inv.id
 
 
-async def _cs_external_id(gsid: str, account: str) -> str:
+async def cs_external_id(gsid: str, account: str) -> str:
     cs = connections().cs
     try:
         company = await cs.get_company(account)
@@ -161,7 +161,7 @@ async def cs_update(subscription_id: str, gsid: str, account: str, key: str) -> 
     sub = await connections().billing.get_subscription(subscription_id)
     arr = arr_minor(sub)
     mrr = (arr + 6) // 12
-    external_id = await _cs_external_id(gsid, account)
+    external_id = await cs_external_id(gsid, account)
     await cs.update_company(external_id, CompanyInput(
         arr=Money(amount_minor=arr, currency=sub.currency), mrr=Money(amount_minor=mrr, currency=sub.currency),
         renewal_date=sub.current_period_end.date()))

@@ -175,13 +175,16 @@ def _memo(inv: BillingInvoice) -> str:
             f"paid {fmt(inv.amount_paid)}, remaining {fmt(inv.amount_remaining)}; attempts {inv.attempt_count}")
 
 
-async def _erp_line(order_id: str, inv: BillingInvoice) -> LineInput:
+async def _erp_line(order_id: str, inv: BillingInvoice) -> tuple[LineInput, str]:
+    """The invoice's one line, and the customer the order belongs to (NetSuite bills an order to its own
+    customer: after a merge, the loser's already-billed contract order stays on the loser's customer)."""
     order = await connections().erp.get_sales_order(order_id)
     if not order.lines:
         raise NotLinkedError(f"ERP sales order {order_id} has no lines to bill")
     what = "; ".join(ln.description for ln in inv.lines)[:900]
-    return LineInput(item_id=order.lines[0].item_id, quantity=1, rate=major(inv.total, inv.currency),
+    line = LineInput(item_id=order.lines[0].item_id, quantity=1, rate=major(inv.total, inv.currency),
                      description=f"{inv.number or inv.id}: {what}")
+    return line, order.customer_id
 
 
 async def _upsert(inv: BillingInvoice, refs: dict[str, Any], order_id: str, existing: ErpInvoice | None) -> dict:
@@ -193,9 +196,9 @@ async def _upsert(inv: BillingInvoice, refs: dict[str, Any], order_id: str, exis
         written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, memo=memo,
                                            existing=existing)
     else:
-        line = await _erp_line(order_id, inv)
+        line, customer = await _erp_line(order_id, inv)
         due = (inv.due_date or inv.issued_at).date()
-        written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, lines=[line],
+        written = await erp.upsert_invoice(inv.id, customer=customer, sales_order=order_id, lines=[line],
                                            tran_date=inv.issued_at.date(), due_date=due, memo=memo,
                                            existing=existing)
     return {"erp_invoice": written.id, "sales_order": written.order_id, "total": str(written.total)}

@@ -19,6 +19,7 @@ invoice), ARR (integer minor units), seats; billing open invoices (count, amount
 (absolute PATCH). 3. CRM extended renewal fields Renewal_ARR__c, Renewal_Open_Invoices__c, Renewal_Usage__c
 (declared in the org by the deployment, e.g. the CRM sandbox `declare_field` action): when the org lacks one
 (SchemaDriftError naming it) the step is skipped and noted in the trace, since the core fields are written.
+4. CS: the company's RenewalDate = the subscription's current period end (when the facts came from billing).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from dbos import DBOS
 
 from core.connectors.errors import NotFoundError, SchemaDriftError
 from core.connectors.mapping.crm import AccountUpdate
-from core.flows.amendment import arr_minor
+from core.connectors.mapping.cs import CompanyInput
+from core.flows.amendment import arr_minor, cs_external_id
 from core.flows.invoice_sync import STEP, crosswalk, env_int, major, note, resolve_account
 from core.intake.envelopes import IntakeEvent
 from core.intake.router import register_flow
@@ -151,6 +153,15 @@ async def crm_extended(crm_account: str, facts: dict[str, Any]) -> dict[str, Any
     return {"written": True, **body}
 
 
+@DBOS.step(name="renewal.cs_renewal_date", **STEP)
+async def cs_renewal_date(gsid: str, account: str, renewal_date: str) -> dict[str, Any]:
+    """The company's RenewalDate follows billing's period end (a period roll moves it: without this, CS kept
+    the date lead to cash or the last amendment wrote, and reconcile reported a conflict)."""
+    external_id = await cs_external_id(gsid, account)
+    await connections().cs.update_company(external_id, CompanyInput(renewal_date=date.fromisoformat(renewal_date)))
+    return {"renewal_date": renewal_date}
+
+
 async def renewal_prep(event: dict[str, Any]) -> dict[str, Any]:
     payload = event["payload"]
     if event["system"] == "cs":
@@ -167,6 +178,8 @@ async def renewal_prep(event: dict[str, Any]) -> dict[str, Any]:
     if facts.get("crm"):
         await crm_fields(facts["crm"], facts)
         out["extended"] = await crm_extended(facts["crm"], facts)
+    if facts.get("cs") and facts.get("subscription") and facts.get("renewal_date"):
+        out["cs"] = await cs_renewal_date(facts["cs"], facts["account"], facts["renewal_date"])
     return out
 
 
