@@ -12,7 +12,7 @@ from typing import Any
 
 from lockstep.scenario.loader import REF
 
-__all__ = ["Bindings", "BindingError"]
+__all__ = ["BindingError", "Bindings"]
 
 _MIN_MASKED = 4  # shorter values ("1", "usd") are too common to stand for one binding
 

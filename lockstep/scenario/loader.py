@@ -195,7 +195,7 @@ def _check_references(doc: dict[str, Any]) -> list[tuple[Loc, str]]:
     """Every ${name...} must name a binding made earlier in the file (setup, a previous step's save)."""
     bound = set(BUILTIN_BINDINGS)
     problems: list[tuple[Loc, str]] = []
-    for i, item in enumerate(doc.get("setup") or []):
+    for item in doc.get("setup") or []:
         for kind in SETUP_KINDS:
             if kind in item:
                 bound.add(str(item[kind]))
