@@ -335,7 +335,16 @@ async def advance_test_clock(run: ScenarioRun, clock: str, seconds: float, timeo
         await asyncio.sleep(0.02)
 
 
+async def sandbox_action(run: ScenarioRun, args: dict[str, Any]) -> dict[str, Any]:
+    """Any mock's own user action: `system`, `action` (e.g. billing expire_card, fail_next_charge) + its fields."""
+    body = {k: v for k, v in args.items() if k != "system"}
+    system = str(args.get("system", ""))
+    if system not in ("crm", "erp", "billing", "cs") or "action" not in body:
+        raise ActionError("sandbox needs system (crm | erp | billing | cs) and action")
+    return ok(await run.target.control(system, "POST", "/actions", json=body), f"{system} {body['action']}") or {}
+
+
 ACTIONS = {
     "merge": merge, "close_won": close_won, "close_lost": close_lost, "edit": edit, "set_card": set_card,
-    "pay_invoice": pay_invoice, "replay_dlq": replay_dlq, "redeliver": redeliver,
+    "pay_invoice": pay_invoice, "replay_dlq": replay_dlq, "redeliver": redeliver, "sandbox": sandbox_action,
 }

@@ -71,7 +71,7 @@ class Bindings:
                     walk(v, f"{ref}.{i}")
 
         for name, value in self.values.items():
-            if name not in ("scenario", "seed"):
+            if name not in ("scenario", "seed", "api"):
                 walk(value, name)
         return out
 

@@ -73,6 +73,16 @@ async def fetch(run: ScenarioRun, exp: Expectation) -> Any:
         rows = ok(await t.control(exp.deliveries.system, "GET", "/deliveries", params={"limit": 1000}), "deliveries")
         return [r for r in rows if (exp.deliveries.event_type in (None, r["event_type"]))
                 and (exp.deliveries.status in (None, r["status"]))]
+    if kind == "journal":
+        assert exp.journal is not None
+        q = exp.journal
+        params = {k: v for k, v in {"method": q.method, "status": q.status,
+                                    "fault": None if q.fault is None else str(q.fault).lower()}.items()
+                  if v is not None}
+        rows = ok(await t.control(q.system, "GET", "/journal", params={**params, "limit": 5000}), "journal")
+        needle = render(q.path_contains)
+        return [{"method": r.get("method"), "path": r.get("path"), "status": r.get("status"), "fault": r.get("fault")}
+                for r in rows if needle is None or needle in str(r.get("path", ""))]
     if kind == "reconcile":
         accounts = render(exp.reconcile)
         accounts = [accounts] if isinstance(accounts, str) else list(accounts)

@@ -72,7 +72,8 @@ class ScenarioRun:
         self.target = target
         self.seed = seed
         self.nonce = uuid.uuid4().hex[:8]  # never reported (names are masked)
-        self.bindings = Bindings({"scenario": loaded.scenario.name, "seed": seed, "run": self.nonce})
+        self.bindings = Bindings({"scenario": loaded.scenario.name, "seed": seed, "run": self.nonce,
+                                  "api": {"crm": target.api_root("crm"), "erp": target.api_root("erp")}})
         self.timeline: list[Event] = []
         self.seen_ids: set[str] = set()
 

@@ -23,7 +23,7 @@ __all__ = ["LoadedScenario", "ScenarioFileError", "discover", "load_file", "load
 
 Loc = tuple[str | int, ...]
 REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\}")
-BUILTIN_BINDINGS = ("scenario", "seed", "run")
+BUILTIN_BINDINGS = ("scenario", "seed", "run", "api")
 
 
 class ScenarioFileError(ValueError):

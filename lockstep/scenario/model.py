@@ -65,6 +65,16 @@ class DlqQuery(_Strict):
     status: Literal["parked", "replaying", "resolved"] | None = None
 
 
+class JournalQuery(_Strict):
+    """The mock's request journal (every call it answered, newest first), filtered."""
+
+    system: System
+    method: str | None = None
+    path_contains: str | None = None
+    status: int | None = None
+    fault: bool | None = Field(default=None, description="only calls a fault rule answered")
+
+
 class DeliveryQuery(_Strict):
     system: System
     event_type: str | None = None
@@ -79,8 +89,8 @@ OPS = ("equals", "not_equals", "approx", "contains", "not_contains", "length", "
 
 
 class Expectation(_Strict):
-    """One assertion: a source (exactly one of call / flows / flow / dlq / crosswalk / deliveries / reconcile /
-    value), an optional JMESPath `at` into it, and one or more operators (all must hold)."""
+    """One assertion: a source (exactly one of call / flows / flow / dlq / crosswalk / deliveries / journal /
+    reconcile / value), an optional JMESPath `at` into it, and one or more operators (all must hold)."""
 
     name: str | None = Field(default=None, description="what this checks, in words (shown in reports)")
     call: Call | None = None
@@ -89,6 +99,7 @@ class Expectation(_Strict):
     dlq: DlqQuery | None = None
     crosswalk: str | None = Field(default=None, description="a canonical id: {id, resolved, refs, aliases, ...}")
     deliveries: DeliveryQuery | None = None
+    journal: JournalQuery | None = None
     reconcile: list[str] | str | None = Field(default=None, description="canonical account id(s): the report")
     value: Any = Field(default=None, description="a literal or ${binding}")
     at: str | None = Field(default=None, description="JMESPath into the source, e.g. records[0].Status")
@@ -109,7 +120,7 @@ class Expectation(_Strict):
 
     @model_validator(mode="after")
     def _one_source_some_ops(self) -> Expectation:
-        sources = [k for k in ("call", "flows", "flow", "dlq", "crosswalk", "deliveries", "reconcile")
+        sources = [k for k in ("call", "flows", "flow", "dlq", "crosswalk", "deliveries", "journal", "reconcile")
                    if getattr(self, k) is not None]
         if "value" in self.model_fields_set:
             sources.append("value")
@@ -121,7 +132,7 @@ class Expectation(_Strict):
         return self
 
     def source(self) -> str:
-        for k in ("call", "flows", "flow", "dlq", "crosswalk", "deliveries", "reconcile"):
+        for k in ("call", "flows", "flow", "dlq", "crosswalk", "deliveries", "journal", "reconcile"):
             if getattr(self, k) is not None:
                 return k
         return "value"
@@ -183,7 +194,7 @@ class Do(_Strict):
     """A sandbox user action (what a person does in a vendor's UI) or a named helper; see ACTIONS in actions.py."""
 
     action: Literal["merge", "close_won", "close_lost", "edit", "set_card", "pay_invoice", "replay_dlq",
-                    "redeliver"]
+                    "redeliver", "sandbox"]
     args: dict[str, Any] = Field(default_factory=dict)
     save: dict[Name, str] | None = None
 
