@@ -130,7 +130,7 @@ async def make_account(run: ScenarioRun, spec: AccountSpec) -> dict[str, Any]:
     price = ok(await t.call("billing", "POST", "/v1/prices", form={
         "product": product, "unit_amount": spec.unit_amount, "currency": spec.currency,
         "recurring[interval]": spec.interval}), "billing price")["id"]
-    out: dict[str, Any] = {"name": name, "canonical": canonical, "crm": crm_id, "erp": erp_id, "order": order,
+    out: dict[str, Any] = {"name": name, "email": f"{name.lower()}@example.com", "canonical": canonical, "crm": crm_id, "erp": erp_id, "order": order,
                            "cs": gsid, "billing": customer, "clock": clock, "price": price, "product": product,
                            "subscription": None, "item": None, "invoice": None}
     if spec.subscribe:
@@ -322,11 +322,14 @@ async def redeliver(run: ScenarioRun, args: dict[str, Any]) -> dict[str, Any]:
     return {"event": mine[0]["id"], "times": times}
 
 
-async def advance_test_clock(run: ScenarioRun, clock: str, seconds: float, timeout: float = 60.0) -> None:
+async def advance_test_clock(run: ScenarioRun, clock: str, seconds: float, timeout: float = 60.0,
+                             wait: bool = True) -> None:
     t = run.target
     current = ok(await t.call("billing", "GET", f"/v1/test_helpers/test_clocks/{clock}"), "test clock")
     ok(await t.call("billing", "POST", f"/v1/test_helpers/test_clocks/{clock}/advance",
                     form={"frozen_time": int(current["frozen_time"] + seconds)}), "advance test clock")
+    if not wait:
+        return
     deadline = time.monotonic() + timeout
     while ok(await t.call("billing", "GET", f"/v1/test_helpers/test_clocks/{clock}"), "test clock")[
             "status"] != "ready":

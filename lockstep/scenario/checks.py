@@ -64,7 +64,8 @@ async def fetch(run: ScenarioRun, exp: Expectation) -> Any:
         params: dict[str, Any] = {"limit": 500, **({"status": exp.dlq.status} if exp.dlq.status else {})}
         entries = ok(await t.core("GET", "/dlq", params=params), "DLQ")["entries"]
         prefix = render(exp.dlq.prefix) or ""
-        return [e for e in entries if e["business_key"].startswith(prefix)]
+        keep = ("business_key", "flow", "status", "reason", "error_class", "error_message", "attempts")
+        return [{k: e.get(k) for k in keep} for e in entries if e["business_key"].startswith(prefix)]
     if kind == "crosswalk":
         response = await t.core("GET", f"/crosswalk/{render(exp.crosswalk)}")
         return None if response.status_code == 404 else ok(response, "crosswalk")

@@ -176,6 +176,19 @@ async def _save(run: ScenarioRun, save: dict[str, str] | None, body: Any) -> Non
         run.bindings.bind(name, value)
 
 
+def _saveable(response: httpx.Response) -> Any:
+    """What `save:` paths read: the JSON body; for an empty body (a 204 with a Location, NetSuite-style)
+    {"location_id": last segment of Location, "headers": {...}}."""
+    if response.content:
+        try:
+            return response.json()
+        except ValueError:
+            return {"text": response.text}
+    location = response.headers.get("location", "")
+    return {"location_id": location.rstrip("/").rsplit("/", 1)[-1] if location else None,
+            "headers": {k.lower(): v for k, v in response.headers.items()}}
+
+
 async def _act(run: ScenarioRun, step: ActStep) -> None:
     act, render = step.act, run.bindings.render
     path = render(act.path)
@@ -191,7 +204,7 @@ async def _act(run: ScenarioRun, step: ActStep) -> None:
         raise StepFailure(f"{act.method} {run.masked(path)}: expected status {wanted or '2xx'}, actual "
                           f"{response.status_code}: {run.masked(response.text[:300])}")
     if act.save:
-        await _save(run, act.save, response.json() if response.content else None)
+        await _save(run, act.save, _saveable(response))
 
 
 async def _advance(run: ScenarioRun, step: AdvanceStep) -> None:
@@ -202,14 +215,15 @@ async def _advance(run: ScenarioRun, step: AdvanceStep) -> None:
         clock = acct.get("clock") if isinstance(acct, dict) else None
         if not clock:
             raise ActionError(f"advance: {spec.clock!r} is not an account with a billing test clock")
-        await actions.advance_test_clock(run, clock, seconds)
+        await actions.advance_test_clock(run, clock, seconds, wait=spec.settle)
         run.event("billing", "clock", f"test clock of {spec.clock} +{spec.by}")
     else:
         assert spec.system is not None
         actions.ok(await run.target.control(spec.system, "POST", "/clock/advance", json={"by": seconds}),
                    f"{spec.system} clock")
         run.event(spec.system, "clock", f"tenant clock +{spec.by}")
-    await run.target.quiet()
+    if spec.settle:
+        await run.target.quiet()
 
 
 async def _tenant_change(run: ScenarioRun, step: Any) -> None:

@@ -201,6 +201,11 @@ def _check_references(doc: dict[str, Any]) -> list[tuple[Loc, str]]:
                 bound.add(str(item[kind]))
     for i, step in enumerate(doc.get("steps") or []):
         for loc, text in _strings(step, ("steps", i)):
+            leftover = REF.sub("", text)
+            if "${" in leftover:
+                bad = leftover[leftover.index("${"):][:40]
+                problems.append((loc, f"{bad!r}: a reference is ${{name}} or ${{name.field.0}} (letters, digits, "
+                                 "_ and dots only)"))
             for match in REF.finditer(text):
                 if match.group(1) not in bound:
                     problems.append((loc, f"${{{match.group(1)}{match.group(2)}}}: nothing is bound to "

@@ -206,6 +206,7 @@ class Advance(_Strict):
     clock: Name | None = None
     system: System | None = None
     by: Duration
+    settle: bool = Field(default=True, description="wait for quiet afterwards (false: race the next step)")
 
     @model_validator(mode="after")
     def _one(self) -> Advance:
