@@ -174,6 +174,8 @@ async def evaluate(run: ScenarioRun, exp: Expectation, line: int) -> list[Check]
             raise ActionError(f"at {exp.at!r}: not a JMESPath expression ({exc})") from None
     else:
         value = source
+    if exp.scale is not None and _num(value) is not None:
+        value = round(float(value) * exp.scale, 6)
     name = describe(exp)
     out = []
     for op, expected in exp.ops().items():

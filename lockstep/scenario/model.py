@@ -103,19 +103,21 @@ class Expectation(_Strict):
     reconcile: list[str] | str | None = Field(default=None, description="canonical account id(s): the report")
     value: Any = Field(default=None, description="a literal or ${binding}")
     at: str | None = Field(default=None, description="JMESPath into the source, e.g. records[0].Status")
+    scale: float | None = Field(default=None, description="multiply the selected number before comparing "
+                                "(e.g. 100: ERP major units vs billing minor units)")
     equals: Any = None
     not_equals: Any = None
-    approx: float | None = None
+    approx: float | str | None = None
     tolerance: float = Field(default=0.005, ge=0)
     contains: Any = None
     not_contains: Any = None
     length: int | None = Field(default=None, ge=0)
     matches: str | None = Field(default=None, description="a regular expression (re.search)")
     exists: bool | None = None
-    gt: float | None = None
-    gte: float | None = None
-    lt: float | None = None
-    lte: float | None = None
+    gt: float | str | None = Field(default=None, description="a number or a ${binding}")
+    gte: float | str | None = Field(default=None, description="a number or a ${binding}")
+    lt: float | str | None = Field(default=None, description="a number or a ${binding}")
+    lte: float | str | None = Field(default=None, description="a number or a ${binding}")
     one_of: list[Any] | None = None
 
     @model_validator(mode="after")
