@@ -36,9 +36,10 @@ async def list_flows(run: ScenarioRun, prefix: str | None = None, flow: str | No
         out.extend(r for r in rows if prefix is None or r["workflow_id"].startswith(prefix))
         if len(rows) < 500:
             break
-    view = [{"workflow_id": r["workflow_id"], "flow": r["flow"], "status": r["status"], "attempt": r["attempt"],
-             "error": r["error"], "created_at": r["created_at"]} for r in out]
-    return sorted(view, key=lambda r: (r["created_at"] or "", r["workflow_id"]))
+    # Oldest first; created_at is only for ordering (never shown: it is wall-clock time).
+    out.sort(key=lambda r: (r["created_at"] or "", r["workflow_id"]))
+    return [{"workflow_id": r["workflow_id"], "flow": r["flow"], "status": r["status"], "attempt": r["attempt"],
+             "error": r["error"]} for r in out]
 
 
 async def fetch(run: ScenarioRun, exp: Expectation) -> Any:

@@ -45,7 +45,10 @@ def add_parser(sub: Any) -> None:
                                                               "('not x' excludes)")
     run.add_argument("--tag", action="append", default=[], help="only scenarios with this tag or pack (repeatable)")
     run.add_argument("--exclude-tag", action="append", default=[], help="skip scenarios with this tag")
-    run.add_argument("-j", "--concurrency", type=int, default=6, help="scenarios run at once (shared ones)")
+    run.add_argument("-j", "--concurrency", type=int, default=6,
+                     help="scenarios run at once per sandbox (shared ones; exclusive ones run alone)")
+    run.add_argument("-w", "--workers", type=int, default=1,
+                     help="in-process only: worker processes, each with its own sandbox (default 1)")
     run.add_argument("--report-dir", type=Path, default=Path("reports/scenarios"),
                      help="where report.json, junit.xml and report.html go (default: reports/scenarios)")
     run.add_argument("--json", dest="json_path", type=Path, default=None, help="JSON report path")
@@ -95,6 +98,16 @@ class Progress:
 
 
 async def _run(args: argparse.Namespace, items: list[Any], problems: list[str]) -> SuiteResult:
+    if args.workers > 1:
+        if args.target != "inprocess":
+            raise ValueError("--workers needs --target inprocess (a live core is wired to one tenant set)")
+        from lockstep.scenario.workers import run_in_workers
+
+        suite = await asyncio.to_thread(run_in_workers, items, workers=args.workers, seed=args.seed,
+                                        concurrency=args.concurrency, timeline=not args.no_reports,
+                                        on_result=Progress(len(items), sys.stdout))
+        suite.problems = problems
+        return suite
     target = await _target(args)
     try:
         suite = await run_suite(items, target, seed=args.seed, concurrency=args.concurrency,
@@ -106,6 +119,9 @@ async def _run(args: argparse.Namespace, items: list[Any], problems: list[str]) 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.concurrency < 1:
+        print("lockstep run: --workers and --concurrency must be at least 1", file=sys.stderr)
+        return 2
     if args.print_schema:
         print(json.dumps(json_schema(), indent=2))
         return 0
@@ -126,8 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("no scenario selected" + (" (and some files could not be loaded)" if problems else ""),
               file=sys.stderr)
         return 2
-    print(f"lockstep run: {len(items)} scenario(s), target {args.target}, concurrency {args.concurrency}",
-          flush=True)
+    print(f"lockstep run: {len(items)} scenario(s), target {args.target}, {args.workers} worker(s) x "
+          f"concurrency {args.concurrency}", flush=True)
+    if args.target == "inprocess":
+        import logging
+
+        logging.getLogger("dbos").setLevel(logging.CRITICAL)  # flow errors are in the report (DLQ, flow status)
     try:
         suite = asyncio.run(_run(args, items, problems))
     except (ValueError, OSError, httpx.HTTPError) as exc:

@@ -348,6 +348,8 @@ async def _collect_flow_timeline(run: ScenarioRun) -> None:
         if not run.owns(row["workflow_id"], tokens):
             continue
         view = (await run.target.core("GET", f"/flows/{row['workflow_id']}")).json()
+        if "workflow_id" not in view:
+            continue
         at = datetime.fromisoformat(view["created_at"]).timestamp() if view.get("created_at") else time.time()
         run.timeline.append(Event(at, "core", "flow", run.masked(f"{view['workflow_id']} {view['status']}"),
                                   "ok" if view["status"] == "SUCCESS" else "failed"))

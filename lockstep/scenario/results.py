@@ -94,6 +94,7 @@ class SuiteResult:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     duration_s: float = 0.0
     concurrency: int = 1
+    workers: int = 1
     problems: list[str] = field(default_factory=list)  # files that could not be loaded
 
     @property

@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -60,19 +61,61 @@ class _SingleFlight:
         return value
 
 
+class _Gate:
+    """Mutations share the gate; a quiesce holds it alone (writer preference: once a quiesce waits, new
+    mutations wait behind it). So concurrent scenarios move in rounds: their actions run together, then
+    one sandbox-wide quiesce serves every scenario waiting for quiet, and the sandbox can actually get
+    quiet instead of chasing other scenarios' fresh activity."""
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._active = 0
+        self._writers_waiting = 0
+        self._writing = False
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._active += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        async with self._cond:
+            self._writers_waiting += 1
+            try:
+                await self._cond.wait_for(lambda: not self._writing and self._active == 0)
+            finally:
+                self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
 class Target:
     def __init__(self, sandbox: Sandbox, *, kind: str, owned: bool) -> None:
         self.sandbox = sandbox
         self.kind = kind  # "in-process" | "live"
         self._owned = owned
         self._quiet = _SingleFlight(self._quiesce_once)
+        self._gate = _Gate()
         self._saved: dict[tuple[str, str], Any] = {}
 
     # -- construction ----------------------------------------------------------------------------------
 
     @classmethod
-    async def inprocess(cls, *, seed: int = 0) -> Target:
-        return cls(await Sandbox.astart(seed=seed), kind="in-process", owned=True)
+    async def inprocess(cls, *, seed: int = 0, core_settings: Any = None) -> Target:
+        return cls(await Sandbox.astart(seed=seed, core_settings=core_settings), kind="in-process", owned=True)
 
     @classmethod
     async def live(cls, urls: Mapping[str, str], admin_token: str, core_url: str) -> Target:
@@ -105,13 +148,20 @@ class Target:
             kwargs["json"] = json
         if form is not None:
             kwargs["data"] = form
-        return await client.request(method, path, **kwargs)
+        return await self._send(method, client.request(method, path, **kwargs))
 
     async def control(self, system: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.sandbox.control(system).request(method, path, **kwargs)
+        return await self._send(method, self.sandbox.control(system).request(method, path, **kwargs))
 
     async def core(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self.sandbox.core.request(method, path, **kwargs)
+        return await self._send(method, self.sandbox.core.request(method, path, **kwargs))
+
+    async def _send(self, method: str, request: Any) -> httpx.Response:
+        """Reads go straight through; writes (anything that may start work) pass the gate (see _Gate)."""
+        if method == "GET":
+            return await request
+        async with self._gate.shared():
+            return await request
 
     # -- waiting ---------------------------------------------------------------------------------------
 
@@ -119,7 +169,8 @@ class Target:
         await self._quiet(timeout=timeout)
 
     async def _quiesce_once(self, timeout: float) -> Any:
-        return await self.sandbox.quiesce(timeout)
+        async with self._gate.exclusive():
+            return await self.sandbox.quiesce(timeout)
 
     # -- tenant-wide settings (exclusive scenarios) ----------------------------------------------------
 
