@@ -338,6 +338,16 @@ async def advance_test_clock(run: ScenarioRun, clock: str, seconds: float, timeo
         await asyncio.sleep(0.02)
 
 
+async def lookup_booked(run: ScenarioRun, args: dict[str, Any]) -> dict[str, Any]:
+    """After a deal was booked in the scenario: read every system's id into its binding (`deal: d`), so
+    `${d.erp}` etc. work and the invariants cover the account."""
+    name = str(args.get("deal", ""))
+    deal = _account(run, name, "lookup_booked")
+    deal.update(await booked_ids(run, deal))
+    run.seen_ids.update(v for v in deal.values() if isinstance(v, str))
+    return deal
+
+
 async def sandbox_action(run: ScenarioRun, args: dict[str, Any]) -> dict[str, Any]:
     """Any mock's own user action: `system`, `action` (e.g. billing expire_card, fail_next_charge) + its fields."""
     body = {k: v for k, v in args.items() if k != "system"}
@@ -350,4 +360,5 @@ async def sandbox_action(run: ScenarioRun, args: dict[str, Any]) -> dict[str, An
 ACTIONS = {
     "merge": merge, "close_won": close_won, "close_lost": close_lost, "edit": edit, "set_card": set_card,
     "pay_invoice": pay_invoice, "replay_dlq": replay_dlq, "redeliver": redeliver, "sandbox": sandbox_action,
+    "lookup_booked": lookup_booked,
 }

@@ -439,7 +439,11 @@ def _mask(run: ScenarioRun, result: ScenarioResult) -> None:
     for step in result.steps:
         step.error = run.bindings.mask(step.error, names)
         for check in step.checks:
-            check.expected = run.bindings.mask(check.expected, names)
+            masked = run.bindings.mask(check.expected, names)
+            if not check.ok and masked != check.expected:
+                # A failed check shows the value behind the binding too (readability wins over stability here).
+                masked = f"{masked} = {check.expected!r}" if isinstance(masked, str) else masked
+            check.expected = masked
             check.actual = run.bindings.mask(check.actual, names)
             check.name = run.bindings.mask(check.name, names)
     for event in result.timeline:

@@ -196,7 +196,7 @@ class Do(_Strict):
     """A sandbox user action (what a person does in a vendor's UI) or a named helper; see ACTIONS in actions.py."""
 
     action: Literal["merge", "close_won", "close_lost", "edit", "set_card", "pay_invoice", "replay_dlq",
-                    "redeliver", "sandbox"]
+                    "redeliver", "sandbox", "lookup_booked"]
     args: dict[str, Any] = Field(default_factory=dict)
     save: dict[Name, str] | None = None
 
