@@ -53,18 +53,18 @@ def company_name(run: ScenarioRun, binding: str) -> str:
 
 # -- one-time estate preparation (idempotent, shared by every scenario on a target) ---------------------------
 
-_prepared: dict[int, asyncio.Lock] = {}
-_done: set[tuple[int, str]] = set()
-
-
 async def _once(run: ScenarioRun, what: str, fn: Any) -> None:
-    key = id(run.target)
-    lock = _prepared.setdefault(key, asyncio.Lock())
+    """Run an idempotent estate preparation once per sandbox (remembered on the sandbox object itself)."""
+    box = run.target.sandbox
+    done: set[str] = box.__dict__.setdefault("_scenario_prepared", set())
+    if what in done:
+        return
+    locks: dict[tuple[int, str], asyncio.Lock] = box.__dict__.setdefault("_scenario_prepare_locks", {})
+    lock = locks.setdefault((id(asyncio.get_running_loop()), what), asyncio.Lock())
     async with lock:
-        if (key, what) in _done:
-            return
-        await fn(run)
-        _done.add((key, what))
+        if what not in done:
+            await fn(run)
+            done.add(what)
 
 
 async def _scenario_item(run: ScenarioRun) -> None:
@@ -130,7 +130,8 @@ async def make_account(run: ScenarioRun, spec: AccountSpec) -> dict[str, Any]:
     price = ok(await t.call("billing", "POST", "/v1/prices", form={
         "product": product, "unit_amount": spec.unit_amount, "currency": spec.currency,
         "recurring[interval]": spec.interval}), "billing price")["id"]
-    out: dict[str, Any] = {"name": name, "email": f"{name.lower()}@example.com", "canonical": canonical, "crm": crm_id, "erp": erp_id, "order": order,
+    out: dict[str, Any] = {"name": name, "email": f"{name.lower()}@example.com",
+                           "canonical": canonical, "crm": crm_id, "erp": erp_id, "order": order,
                            "cs": gsid, "billing": customer, "clock": clock, "price": price, "product": product,
                            "subscription": None, "item": None, "invoice": None}
     if spec.subscribe:
@@ -224,7 +225,8 @@ async def merge(run: ScenarioRun, args: dict[str, Any]) -> dict[str, Any]:
         body["take"] = {f: _account(run, b, "merge take")["crm"] for f, b in args["take"].items()}
     # The merge flow is keyed by the CRM transaction, which the merge does not return: merges are made one
     # at a time and the one new account_merge flow that appears is this merge's (saved as `flow`).
-    lock = _merge_locks.setdefault(id(run.target), asyncio.Lock())
+    locks: dict[int, asyncio.Lock] = run.target.__dict__.setdefault("_merge_locks", {})
+    lock = locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock())
     async with lock:
         before = {f["workflow_id"] for f in await _merge_flows(run)}
         merged = ok(await run.target.control("crm", "POST", "/actions", json=body), "CRM merge")
@@ -237,9 +239,6 @@ async def merge(run: ScenarioRun, args: dict[str, Any]) -> dict[str, Any]:
                 raise ActionError("merge: no account_merge flow started within 30 s")
             await asyncio.sleep(0.05)
     return {**merged, "flow": new[0]}
-
-
-_merge_locks: dict[int, asyncio.Lock] = {}
 
 
 async def _merge_flows(run: ScenarioRun) -> list[dict[str, Any]]:
