@@ -127,7 +127,10 @@ def load_file(path: str | Path, *, pack: str | None = None) -> LoadedScenario:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        raise ScenarioFileError([f"{path}:{line}: YAML syntax: {exc.problem or exc.context}"]) from None
+        what = exc.problem or exc.context
+        if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            what += f" ({exc.context} that starts at line {exc.context_mark.line + 1})"
+        raise ScenarioFileError([f"{path}:{line}: YAML syntax: {what}"]) from None
     except yaml.YAMLError as exc:
         raise ScenarioFileError([f"{path}:1: YAML: {exc}"]) from None
     if node is None:

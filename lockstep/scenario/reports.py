@@ -175,7 +175,8 @@ def html_report(suite: SuiteResult) -> str:
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Lockstep scenarios</title>"
             f"<style>{_CSS}</style></head><body><header><h1>Lockstep scenarios</h1>"
             f"<div>{len(suite.scenarios)} scenarios · target {_e(suite.target)} · seed {suite.seed} · "
-            f"{suite.duration_s:.1f}s · {suite.workers} worker(s) x concurrency {suite.concurrency} · {made}</div></header><main>"
+            f"{suite.duration_s:.1f}s · {suite.workers} worker(s) x concurrency {suite.concurrency} · {made}"
+            "</div></header><main>"
             f"<p class=counts>{summary}</p>{problems}{body}</main></body></html>")
 
 
