@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -170,7 +171,54 @@ class Target:
 
     async def _quiesce_once(self, timeout: float) -> Any:
         async with self._gate.exclusive():
+            if self.sandbox.apps and self.sandbox.runtime is not None:
+                return await self._quiesce_inprocess(timeout)
             return await self.sandbox.quiesce(timeout)
+
+    async def _quiesce_inprocess(self, timeout: float) -> dict[str, Any]:
+        """`Sandbox.quiesce` with the same rule (flows first, then drain; quiet = no flow running, nothing
+        pending, and the same delivery / inbox counters two rounds running), read in-process: the outboxes on
+        the mocks' loop and DBOS / the inbox directly, instead of ~17 HTTP calls a round (~0.1 s idle)."""
+        from dbos import DBOS
+
+        from core.intake.router import WORKFLOW_PREFIX, flow_specs
+        from lockstep.sandbox import ACTIVE_FLOW_STATUSES, QuiesceTimeout
+
+        box = self.sandbox
+        assert box.mock_loop is not None
+        names = [WORKFLOW_PREFIX + n for n in sorted(flow_specs())]
+        outboxes = [box.apps[system].state.registry.get(key).webhooks
+                    for tenant in box.tenants if tenant.wired for system, key in tenant.keys.items()]
+
+        def active() -> list[str]:
+            rows = DBOS.list_workflows(name=names, status=list(ACTIVE_FLOW_STATUSES), load_input=False,
+                                       load_output=False) if names else []
+            return sorted(f"{r.workflow_id} ({r.status})" for r in rows)
+
+        async def drain(budget: float) -> tuple[bool, int, tuple[str, ...]]:
+            drained = all([await o.drain(budget) for o in outboxes])
+            last = tuple((o.deliveries(limit=1) or [{"id": ""}])[0]["id"] for o in outboxes)
+            return drained, sum(o.pending_count() for o in outboxes), last
+
+        started = time.monotonic()
+        deadline = started + timeout
+        previous: tuple[Any, ...] | None = None
+        rounds = 0
+        while True:
+            rounds += 1
+            busy = await asyncio.to_thread(active)
+            budget = max(0.05, min(10.0, deadline - time.monotonic()))
+            drained, pending, last = await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(drain(budget), box.mock_loop.loop))
+            inbox = await asyncio.to_thread(box.runtime.inbox.counts)
+            fingerprint = (last, tuple(sorted(inbox.items())), tuple(busy))
+            if not busy and drained and not pending and fingerprint == previous:
+                return {"rounds": rounds, "seconds": round(time.monotonic() - started, 3)}
+            previous = fingerprint if not busy and not pending else None
+            if time.monotonic() > deadline:
+                what = [*(f"flow {f}" for f in busy), *([f"{pending} pending webhooks"] if pending else [])]
+                raise QuiesceTimeout(f"sandbox not quiet after {timeout} s: {', '.join(what) or 'still changing'}")
+            await asyncio.sleep(0.02)
 
     # -- tenant-wide settings (exclusive scenarios) ----------------------------------------------------
 
