@@ -55,6 +55,9 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--junit", dest="junit_path", type=Path, default=None, help="JUnit XML path")
     run.add_argument("--html", dest="html_path", type=Path, default=None, help="HTML report path")
     run.add_argument("--no-reports", action="store_true", help="print results only")
+    run.add_argument("--skip-invariant", action="append", default=[],
+                     choices=["duplicates", "crosswalk", "stuck_flows", "reconcile"],
+                     help="leave out a standing invariant for every scenario (shown as skipped in reports)")
     run.add_argument("--list", action="store_true", help="list the selected scenarios and exit")
     run.add_argument("--print-schema", action="store_true", help="print the scenario JSON Schema and exit")
     run.set_defaults(func=cmd_run)
@@ -105,13 +108,15 @@ async def _run(args: argparse.Namespace, items: list[Any], problems: list[str]) 
 
         suite = await asyncio.to_thread(run_in_workers, items, workers=args.workers, seed=args.seed,
                                         concurrency=args.concurrency, timeline=not args.no_reports,
+                                        skip_invariants=frozenset(args.skip_invariant),
                                         on_result=Progress(len(items), sys.stdout))
         suite.problems = problems
         return suite
     target = await _target(args)
     try:
         suite = await run_suite(items, target, seed=args.seed, concurrency=args.concurrency,
-                                timeline=not args.no_reports, on_result=Progress(len(items), sys.stdout))
+                                timeline=not args.no_reports, skip_invariants=frozenset(args.skip_invariant),
+                                on_result=Progress(len(items), sys.stdout))
     finally:
         await target.aclose()
     suite.problems = problems

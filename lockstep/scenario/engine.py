@@ -361,8 +361,8 @@ async def _collect_flow_timeline(run: ScenarioRun) -> None:
                                       "ok" if step["status"] in ("ok", "success", "done") else step["status"]))
 
 
-async def run_scenario(loaded: LoadedScenario, target: Target, *, seed: int, timeline: bool = True
-                       ) -> ScenarioResult:
+async def run_scenario(loaded: LoadedScenario, target: Target, *, seed: int, timeline: bool = True,
+                       skip_invariants: frozenset[str] = frozenset()) -> ScenarioResult:
     sc = loaded.scenario
     result = ScenarioResult(id=loaded.id, name=sc.name, pack=loaded.pack, file=str(loaded.path),
                             description=sc.description, tags=list(sc.tags), seed=seed, exclusive=sc.exclusive,
@@ -396,7 +396,7 @@ async def run_scenario(loaded: LoadedScenario, target: Target, *, seed: int, tim
                 current.duration_s = round(time.monotonic() - t0, 3)
         current = None
         await target.quiet()
-        result.invariants = await check_invariants(run)
+        result.invariants = await check_invariants(run, skip_invariants)
         broken = [inv for inv in result.invariants if not inv.ok]
         if broken:
             result.status = "failed"
@@ -454,7 +454,7 @@ def _mask(run: ScenarioRun, result: ScenarioResult) -> None:
 
 
 async def run_suite(items: list[LoadedScenario], target: Target, *, seed: int | None = None,
-                    concurrency: int = 6, timeline: bool = True,
+                    concurrency: int = 6, timeline: bool = True, skip_invariants: frozenset[str] = frozenset(),
                     on_result: Callable[[ScenarioResult], None] | None = None) -> SuiteResult:
     """Shared scenarios concurrently (up to `concurrency`), then exclusive ones one at a time. Results come
     back in file order whatever order they finished in; `on_result` sees each as it finishes."""
@@ -468,7 +468,8 @@ async def run_suite(items: list[LoadedScenario], target: Target, *, seed: int | 
 
     async def one(item: LoadedScenario) -> None:
         async with gate:
-            res = await run_scenario(item, target, seed=seed_of(item), timeline=timeline)
+            res = await run_scenario(item, target, seed=seed_of(item), timeline=timeline,
+                                     skip_invariants=skip_invariants)
         results[item.id] = res
         if on_result:
             on_result(res)
@@ -477,7 +478,8 @@ async def run_suite(items: list[LoadedScenario], target: Target, *, seed: int | 
     exclusive = [i for i in items if i.scenario.exclusive]
     await asyncio.gather(*(one(i) for i in shared))
     for item in exclusive:
-        res = await run_scenario(item, target, seed=seed_of(item), timeline=timeline)
+        res = await run_scenario(item, target, seed=seed_of(item), timeline=timeline,
+                                 skip_invariants=skip_invariants)
         problems = await target.restore()
         try:
             await target.quiet()

@@ -138,8 +138,8 @@ async def _reconcile(run: ScenarioRun, survivors: list[str]) -> str:
     return "; ".join(left)
 
 
-async def check_invariants(run: ScenarioRun) -> list[InvariantResult]:
-    skip = set(run.loaded.scenario.invariants.skip)
+async def check_invariants(run: ScenarioRun, skip_also: frozenset[str] = frozenset()) -> list[InvariantResult]:
+    skip = set(run.loaded.scenario.invariants.skip) | skip_also
     out: list[InvariantResult] = []
 
     async def one(name: str, fn: Any) -> Any:

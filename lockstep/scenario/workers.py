@@ -25,7 +25,7 @@ __all__ = ["run_in_workers"]
 
 
 def _worker(files: list[tuple[str, str]], seed: int | None, concurrency: int, timeline: bool,
-            progress: Any) -> list[ScenarioResult]:
+            progress: Any, skip_invariants: frozenset[str] = frozenset()) -> list[ScenarioResult]:
     import logging
 
     logging.getLogger("dbos").setLevel(logging.CRITICAL)
@@ -35,6 +35,7 @@ def _worker(files: list[tuple[str, str]], seed: int | None, concurrency: int, ti
         target = await Target.inprocess(seed=seed or 0)
         try:
             suite = await run_suite(items, target, seed=seed, concurrency=concurrency, timeline=timeline,
+                                    skip_invariants=skip_invariants,
                                     on_result=progress.put if progress is not None else None)
         finally:
             await target.aclose()
@@ -44,7 +45,8 @@ def _worker(files: list[tuple[str, str]], seed: int | None, concurrency: int, ti
 
 
 def run_in_workers(items: list[LoadedScenario], *, workers: int, seed: int | None, concurrency: int,
-                   timeline: bool, on_result: Callable[[ScenarioResult], None] | None = None) -> SuiteResult:
+                   timeline: bool, skip_invariants: frozenset[str] = frozenset(),
+                   on_result: Callable[[ScenarioResult], None] | None = None) -> SuiteResult:
     import time
 
     started = time.monotonic()
@@ -71,7 +73,8 @@ def run_in_workers(items: list[LoadedScenario], *, workers: int, seed: int | Non
             printer.start()
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_worker, bucket, seed, concurrency, timeline, progress) for bucket in buckets]
+                futures = [pool.submit(_worker, bucket, seed, concurrency, timeline, progress, skip_invariants)
+                           for bucket in buckets]
                 results = [r for f in futures for r in f.result()]
         finally:
             stop.set()
