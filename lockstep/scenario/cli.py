@@ -95,7 +95,9 @@ class Progress:
         self.done += 1
         width = len(str(self.total))
         line = f"[{self.done:>{width}}/{self.total}] {_LABEL[r.status]} {r.id} ({r.duration_s:.1f}s)"
-        if r.status != "passed":
+        if r.status == "xpass":
+            line += f"\n      known issue did not reproduce: {(r.known_issue or '').strip()[:300]}"
+        elif r.status != "passed":
             line += "\n      " + r.message.replace("\n", "\n      ")[:1500]
         print(line, file=self.out, flush=True)
 
