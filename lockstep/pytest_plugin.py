@@ -120,7 +120,13 @@ class ScenarioItem(pytest.Item):
 
         async def play() -> Any:
             target = Target(sandbox, kind="in-process", owned=False)
-            return await run_scenario(self.loaded, target, seed=seed, timeline=False)
+            try:
+                return await run_scenario(self.loaded, target, seed=seed, timeline=False)
+            finally:  # tenant-wide changes (faults, limits, drift, chaos) never leak into the next test
+                problems = await target.restore()
+                await target.quiet()
+                if problems:
+                    raise RuntimeError("could not restore tenant settings: " + "; ".join(problems))
 
         self.result = asyncio.run(play())
         if self.result.status == "xfail":
