@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["CONFIGS", "run_scenario_bench"]
 
-CONFIGS = ((1, 6), (2, 6))  # (worker processes, concurrent scenarios per worker)
+CONFIGS = ((1, 6), (2, 6), (4, 6))  # (worker processes, concurrent scenarios per worker)
 
 
 def run_scenario_bench(configs: tuple[tuple[int, int], ...] = CONFIGS) -> list[dict[str, Any]]:
