@@ -108,7 +108,8 @@ details.sc{background:#fff;border:1px solid #dde1e6;border-radius:6px;margin:8px
 details.sc>summary{cursor:pointer;font-weight:600}details.sc>summary small{font-weight:400;color:#5b6573}
 table{border-collapse:collapse;width:100%;margin:8px 0}td,th{border:1px solid #e3e6ea;padding:3px 6px;
 vertical-align:top;font-size:12.5px}th{background:#eef1f4;text-align:left}
-.tl td{width:16%}.tl td.t{width:6%;color:#5b6573;white-space:nowrap}.ev{border-left:3px solid #1f8a4c;padding-left:4px}
+table.tl{table-layout:fixed}.tl td{width:15.6%;word-break:break-word}.tl td.t,.tl th:first-child{width:6%;
+color:#5b6573;white-space:nowrap}.ev{border-left:3px solid #1f8a4c;padding-left:4px}
 .ev.failed,.ev.error{border-color:#c0392b}.ev.clock{border-color:#2471a3}.ev.fault,.ev.chaos,.ev.drift,.ev.limit
 {border-color:#b9770e}pre{white-space:pre-wrap;background:#fbf3f2;border:1px solid #f0d5d1;padding:8px;margin:6px 0}
 code{background:#eef1f4;padding:0 3px;border-radius:3px}.exp td:nth-child(3),.exp td:nth-child(4){font-family:
