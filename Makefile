@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-pg test-all lint demo up bench clean
+.PHONY: install test test-pg test-all lint demo up bench scenarios clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ up: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Every scenario pack in-process (4 worker processes: the fastest measured on 2 cores); reports in reports/scenarios/
+scenarios: $(STAMP)
+	$(BIN)/lockstep run --workers 4
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis reports

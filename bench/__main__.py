@@ -118,6 +118,7 @@ def main() -> int:
     parser.add_argument("--burst-limits", choices=["off", "on"], default="off",
                         help="off: vendor limits and the core's client throttles lifted (capacity); on: as shipped")
     parser.add_argument("--no-burst", action="store_true", help="only the request/s table")
+    parser.add_argument("--no-scenarios", action="store_true", help="skip the scenario suite timing")
     args = parser.parse_args()
 
     bare = measure_bare(args.seconds, args.connections)
@@ -133,10 +134,16 @@ def main() -> int:
 
         burst = run_burst(events=args.burst_events, limits=args.burst_limits == "on")
 
+    scenarios = None
+    if not args.no_scenarios:
+        from bench.scenarios import run_scenario_bench
+
+        scenarios = run_scenario_bench()
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "seconds": args.seconds,
             "connections": args.connections}
-    (args.out / "bench.json").write_text(json.dumps({"meta": meta, "results": rows, "burst": burst}, indent=2))
+    (args.out / "bench.json").write_text(json.dumps({"meta": meta, "results": rows, "burst": burst,
+                                                          "scenarios": scenarios}, indent=2))
     lines = ["| benchmark | req/s | ratio to bare | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
     for r in rows:
         ratio = "" if r["ratio_to_bare"] is None else f"{r['ratio_to_bare']:.2f}"
@@ -148,6 +155,10 @@ def main() -> int:
                   f"{burst['events_per_s']} | {burst['p50_ms']} | {burst['p99_ms']} | {burst['duplicates']} | "
                   f"{burst['lost']} |"]
     table = "\n".join(lines)
+    if scenarios is not None:
+        from bench.scenarios import markdown
+
+        table += "\n" + "\n".join(markdown(scenarios))
     (args.out / "bench.md").write_text(table + "\n")
     print(table)
     clean_burst = burst is None or (burst["duplicates"] == 0 and burst["lost"] == 0)

@@ -20,6 +20,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 
 from core import dlq as dlq_mod
@@ -49,6 +50,15 @@ _TAGS = [
     {"name": "reconcile", "description": "cross-system findings per account: missing, orphan, conflict"},
     {"name": "webhooks", "description": "signed webhooks from the systems of record"},
 ]
+
+
+class CrosswalkLinks(BaseModel):
+    """Body of `POST /crosswalk/links`: one canonical record and its native ids, {system: native id}."""
+
+    model_config = ConfigDict(extra="forbid")
+    entity: str = Field(min_length=1, max_length=32, description="account, subscription, invoice, ...")
+    refs: dict[str, str] = Field(min_length=1, max_length=8, description="system -> native id; the first is "
+                                 "looked up (or minted), the others linked to it")
 
 
 def create_core_app(settings: CoreSettings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -253,6 +263,25 @@ def _routes(app: FastAPI) -> None:
             }
         except UnknownCanonicalIdError:
             return error(404, "canonical_id_not_found", f"no canonical id {canonical_id!r} in the crosswalk")
+
+    @app.post("/crosswalk/links", tags=["crosswalk"], status_code=200,
+              summary="Link native records that already exist (onboarding an estate, scenario set-up)",
+              responses={400: {"description": "unknown entity / system, bad id"},
+                         409: {"description": "a native id already belongs to another canonical id"}})
+    def link_crosswalk(runtime: RuntimeDep, body: CrosswalkLinks) -> Any:
+        from core.crosswalk import LinkConflictError
+
+        xw = runtime.crosswalk
+        try:
+            (first_system, first_id), *rest = body.refs.items()
+            canonical = xw.get_or_create(body.entity, first_system, first_id)
+            for system, native_id in rest:
+                canonical = xw.link(canonical, system, native_id)
+            return {"id": canonical, "entity": body.entity, "refs": xw.refs(canonical)}
+        except LinkConflictError as exc:
+            return error(409, "link_conflict", str(exc))
+        except ValueError as exc:
+            return error(400, "invalid_link", str(exc))
 
     async def _reconcile(runtime: Runtime, accounts: list[str] | None, limit: int | None,
                          orphans: bool) -> dict[str, Any] | JSONResponse:

@@ -1,4 +1,4 @@
-"""`lockstep` command line: serve one mock, bring the sandbox up, and (later) run scenarios."""
+"""`lockstep` command line: serve one mock, bring the sandbox up, run scenarios."""
 
 from __future__ import annotations
 
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port-offset", type=int, default=0,
                     help="add N to every standard port, the core's too (run two sandboxes)")
     up.set_defaults(func=cmd_up)
+
+    from lockstep.scenario.cli import add_parser as add_run_parser
+
+    add_run_parser(sub)
     return parser
 
 
