@@ -27,15 +27,15 @@ class PlannedShape(LoadTestShape):
         return users, float(max(1, abs(users - current)))
 
 
-class month_end_invoice_run(PlannedShape):  # noqa: N801 - the CLI's shape names
+class month_end_invoice_run(PlannedShape):  # lower case: the names the CLI takes
     abstract = False
 
 
-class quarter_end_renewals(PlannedShape):  # noqa: N801
+class quarter_end_renewals(PlannedShape):
     abstract = False
 
 
-class migration_backfill(PlannedShape):  # noqa: N801
+class migration_backfill(PlannedShape):
     abstract = False
 
 
