@@ -152,7 +152,9 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
                      "flows_missing": sorted(missing_flows)[:3],
                      "not_success": [f"{f['workflow_id']} {f['status']}" for f in not_success[:3]]},
         "reconcile": {"accounts": summary.get("accounts", 0), "findings": summary.get("findings", 0),
-                      "by_kind": summary.get("by_kind", {}), "errors": summary.get("errors", 0)},
+                      "by_kind": summary.get("by_kind", {}), "errors": summary.get("errors", 0),
+                      "examples": [{k: f.get(k) for k in ("kind", "system", "field", "expected", "actual", "owner")}
+                                   for f in ((reconcile or {}).get("findings") or [])[:5]]},
     }
 
 

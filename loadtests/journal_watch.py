@@ -1,8 +1,9 @@
 """Who got the 429s: polls each mock's request journal (core-wired tenant) during a run and classes every 429.
 
 The journal keeps the newest 5,000 requests per tenant, so it is read as a stream: each poll takes the newest
-sequence number, then the 429s after the last one seen. A poll that finds more than 5,000 new requests may
-have missed some (counted in `gaps`, so a figure never looks cleaner than it was).
+sequence number, then every entry after the last one seen (counted per identity; the 429s kept apart). A
+poll that finds more than 5,000 new requests may have missed some (counted in `gaps`, so a figure never
+looks cleaner than it was).
 
 Identity: the core sends its correlation id and a W3C `traceparent` on every call; the load's users send
 `X-Correlation-Id: load-...` and no traceparent; anything else (the runner's own set-up and checks) is `other`.
@@ -35,6 +36,7 @@ def identity(entry: dict[str, Any]) -> str:
 @dataclass
 class ThrottleTally:
     by_system: dict[str, Counter[str]] = field(default_factory=dict)  # system -> identity -> 429s
+    requests: dict[str, Counter[str]] = field(default_factory=dict)  # system -> identity -> requests
     core_paths: Counter[str] = field(default_factory=Counter)  # "system METHOD path" of the core's 429s
     core_examples: list[dict[str, Any]] = field(default_factory=list)
     gaps: int = 0
@@ -42,8 +44,16 @@ class ThrottleTally:
     def total(self, who: str) -> int:
         return sum(c[who] for c in self.by_system.values())
 
+    def calls(self, who: str) -> int:
+        return sum(c[who] for c in self.requests.values())
+
+    def core_429_ratio(self) -> float:
+        return round(self.total("core") / self.calls("core"), 5) if self.calls("core") else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"by_system": {s: dict(c) for s, c in self.by_system.items()},
+                "requests_by_system": {s: dict(c) for s, c in self.requests.items()},
+                "core_requests": self.calls("core"), "core_429_ratio": self.core_429_ratio(),
                 "core_429s": self.total("core"), "load_429s_in_journal": self.total("load"),
                 "other_429s": self.total("other"), "core_paths": dict(self.core_paths.most_common(10)),
                 "core_examples": self.core_examples[:5], "journal_gaps": self.gaps}
@@ -53,7 +63,8 @@ class JournalWatch:
     def __init__(self, controls: dict[str, httpx.AsyncClient], interval_s: float = 0.5) -> None:
         self.controls = controls  # system -> control client based at /_sandbox/tenants/<key>
         self.interval_s = interval_s
-        self.tally = ThrottleTally(by_system={s: Counter() for s in controls})
+        self.tally = ThrottleTally(by_system={s: Counter() for s in controls},
+                                   requests={s: Counter() for s in controls})
         self.cursor: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -86,16 +97,20 @@ class JournalWatch:
             last = self.cursor[system]
             if newest - last > JOURNAL_CAP:
                 self.tally.gaps += newest - last - JOURNAL_CAP
-            rows = (await control.get("/journal", params={"status": 429, "since_seq": last,
-                                                          "limit": JOURNAL_CAP})).raise_for_status().json()
+            rows = (await control.get("/journal", params={"since_seq": last, "limit": JOURNAL_CAP})
+                    ).raise_for_status().json()
             for row in rows:
                 if row["seq"] > newest:
                     continue
                 who = identity(row)
+                self.tally.requests[system][who] += 1
+                if row.get("status") != 429:
+                    continue
                 self.tally.by_system[system][who] += 1
                 if who == "core":
                     self.tally.core_paths[f"{system} {row['method']} {row['path']}"] += 1
                     if len(self.tally.core_examples) < 5:
-                        self.tally.core_examples.append({k: row.get(k) for k in (
-                            "method", "path", "correlation_id", "response_body")} | {"system": system})
+                        self.tally.core_examples.append({
+                            "system": system, "method": row["method"], "path": row["path"],
+                            "correlation_id": row.get("correlation_id"), "body": str(row.get("response_body"))[:200]})
             self.cursor[system] = newest

@@ -52,7 +52,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{f['events_per_s']} events/s (flow run p50 {f['flow_run_p50_ms']} ms, p99 {f['flow_run_p99_ms']} ms)",
         f"  duplicates {f['duplicates']} (must be 0), lost {f['lost']} (must be 0), new DLQ {f['dlq']}, "
         f"duplicate deliveries absorbed by the core's inbox {f['inbox_duplicates_absorbed']}",
-        f"  429s answered to the core: {f['core_429s']} (findings; by system: {summary['throttling']['by_system']})",
+        f"  429s answered to the core: {f['core_429s']} of its {f.get('core_requests', '?')} calls "
+        f"(ratio {f.get('core_429_ratio', 0):.4f}; by system: {summary['throttling']['by_system']})",
         f"  reconcile: {summary['books']['reconcile']['accounts']} accounts, "
         f"{summary['books']['reconcile']['findings']} findings {summary['books']['reconcile']['by_kind']}",
         "",
@@ -61,8 +62,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for e in summary["endpoints"]:
         lines.append(f"  {e['name'][:62]:<62} {e['requests']:>7} {e['failures']:>5} {_ms(e['p50_ms'])} "
                      f"{_ms(e['p95_ms'])} {_ms(e['p99_ms'])}")
-    if summary["throttling"].get("core_paths"):
-        lines.append(f"  finding: the core was throttled on {summary['throttling']['core_paths']}")
+    for path, n in (summary["throttling"].get("core_paths") or {}).items():
+        lines.append(f"  finding: the core got {n} x 429 on {path}")
     return "\n".join(lines)
 
 

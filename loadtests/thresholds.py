@@ -34,6 +34,7 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     Check("max_lost", "lost events"),
     Check("max_dlq", "new DLQ entries"),
     Check("max_core_429s", "429s answered to the core"),
+    Check("max_core_429_ratio", "share of the core's calls answered 429"),
     Check("max_load_429_ratio", "share of load requests answered 429"),
 )}
 

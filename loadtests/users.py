@@ -219,8 +219,9 @@ class ErpUser(VendorUser):
     @task(2)
     def suiteql_orders(self) -> None:
         customer = self.account()["erp_customer"]
-        self.call("POST", "/services/rest/query/v1/suiteql?limit=20", "suiteql (orders)",
-                  body={"q": f"SELECT id, tranId, status FROM salesOrder WHERE entity = '{customer}'"},
+        self.call("POST", "/services/rest/query/v1/suiteql?limit=20", "suiteql (transactions)",
+                  body={"q": "SELECT id, tranid, type, status, foreigntotal FROM transaction "
+                             f"WHERE entity = '{customer}'"},
                   headers={"Prefer": "transient"})
 
     @task(2)
