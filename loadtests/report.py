@@ -41,7 +41,7 @@ def read_stats(stats_csv: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    f, run = summary["figures"], summary["run"]
+    f, run, rec = summary["figures"], summary["run"], summary["books"]["reconcile"]
     lines = [
         f"lockstep load {run['shape']}: {run['users']} peak users, {run['duration_s']:.0f} s, "
         f"{run['workers']} worker(s), {run['invoices']} invoices in the estate ({run['accounts']} accounts)",
@@ -54,8 +54,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"duplicate deliveries absorbed by the core's inbox {f['inbox_duplicates_absorbed']}",
         f"  429s answered to the core: {f['core_429s']} of its {f.get('core_requests', '?')} calls "
         f"(ratio {f.get('core_429_ratio', 0):.4f}; by system: {summary['throttling']['by_system']})",
-        f"  reconcile: {summary['books']['reconcile']['accounts']} accounts, "
-        f"{summary['books']['reconcile']['findings']} findings {summary['books']['reconcile']['by_kind']}",
+        f"  reconcile: {rec['accounts']} accounts, {rec['findings']} findings {rec['by_kind']}"
+        + (f"; reconcile FAILED: {rec['failed']}" if rec.get("failed") else ""),
         "",
         f"  {'endpoint':<62} {'reqs':>7} {'fail':>5} {'p50':>7} {'p95':>7} {'p99':>7}  (ms)",
     ]

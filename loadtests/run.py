@@ -18,12 +18,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -89,7 +92,15 @@ def run_load(opts: LoadOptions, *, say: Callable[[str], None] = print) -> int:
     try:
         say(f"lockstep load {opts.shape}: sandbox up (port offset {live.port_offset}); reports in {run_dir}")
         summary = asyncio.run(_run(live, opts, PROFILES[opts.shape], run_dir, say))
+    except LoadRunError:
+        raise
+    except Exception as exc:  # one line on the terminal; the traceback and the sandbox's log in the run dir
+        (run_dir / "error.log").write_text(traceback.format_exc())
+        raise LoadRunError(f"the run failed: {type(exc).__name__}: {str(exc)[:300]} "
+                           f"(traceback in {run_dir / 'error.log'})") from exc
     finally:
+        with contextlib.suppress(OSError):
+            shutil.copyfile(live.log_path, run_dir / "lockstep-up.log")
         live.stop()
     return judge(summary, thresholds, run_dir, say)
 
