@@ -153,6 +153,9 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
         "reconcile": {"accounts": summary.get("accounts", 0), "findings": summary.get("findings", 0),
                       "failed": (reconcile or {}).get("failed"),
                       "by_kind": summary.get("by_kind", {}), "errors": summary.get("errors", 0),
+                      "by_field": dict(Counter(f"{f.get('kind')} {f.get('system')}.{f.get('field') or ''} "
+                                               f"(owner {f.get('owner')})"
+                                               for f in ((reconcile or {}).get("findings") or [])).most_common(10)),
                       "examples": [{k: f.get(k) for k in ("kind", "system", "field", "expected", "actual", "owner")}
                                    for f in ((reconcile or {}).get("findings") or [])[:5]]},
     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,13 @@ import httpx
 from loadtests.plan import LOAD_CORRELATION_PREFIX
 
 JOURNAL_CAP = 5000
+# Record ids in a path (Stripe `in_...`, Salesforce 15/18 chars, NetSuite numbers, Gainsight ids) -> [id],
+# so findings group by endpoint.
+_ID_SEGMENT = re.compile(r"^(?:[a-z]{2,6}_[A-Za-z0-9]{6,}|\d+|[A-Za-z0-9]{15}|[A-Za-z0-9]{18}|[0-9a-f-]{20,}|eid:.+)$")
+
+
+def endpoint_of(path: str) -> str:
+    return "/".join("[id]" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
 
 
 def identity(entry: dict[str, Any]) -> str:
@@ -108,7 +116,7 @@ class JournalWatch:
                     continue
                 self.tally.by_system[system][who] += 1
                 if who == "core":
-                    self.tally.core_paths[f"{system} {row['method']} {row['path']}"] += 1
+                    self.tally.core_paths[f"{system} {row['method']} {endpoint_of(row['path'])}"] += 1
                     if len(self.tally.core_examples) < 5:
                         self.tally.core_examples.append({
                             "system": system, "method": row["method"], "path": row["path"],

@@ -64,6 +64,8 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"{_ms(e['p95_ms'])} {_ms(e['p99_ms'])}")
     for path, n in (summary["throttling"].get("core_paths") or {}).items():
         lines.append(f"  finding: the core got {n} x 429 on {path}")
+    for what, n in (rec.get("by_field") or {}).items():
+        lines.append(f"  finding: reconcile {what}: {n} account(s)")
     return "\n".join(lines)
 
 
