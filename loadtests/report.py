@@ -56,6 +56,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"(ratio {f.get('core_429_ratio', 0):.4f}; by system: {summary['throttling']['by_system']})",
         f"  reconcile: {rec['accounts']} accounts, {rec['findings']} findings {rec['by_kind']}"
         + (f"; reconcile FAILED: {rec['failed']}" if rec.get("failed") else ""),
+        f"  peak RSS MiB: {run.get('peak_rss_mb') or 'n/a'}",
         "",
         f"  {'endpoint':<62} {'reqs':>7} {'fail':>5} {'p50':>7} {'p95':>7} {'p99':>7}  (ms)",
     ]

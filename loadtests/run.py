@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.burst import LiveSandbox, build_estate, ok
+from bench.suite import tree_peak_rss
 from loadtests.books import Before, SettleTimeout, books, settle, snapshot
 from loadtests.journal_watch import JournalWatch, ThrottleTally
 from loadtests.plan import MONTH_END_ADVANCE_S, PLAN_ENV, Plan
@@ -92,6 +93,8 @@ def run_load(opts: LoadOptions, *, say: Callable[[str], None] = print) -> int:
     try:
         say(f"lockstep load {opts.shape}: sandbox up (port offset {live.port_offset}); reports in {run_dir}")
         summary = asyncio.run(_run(live, opts, PROFILES[opts.shape], run_dir, say))
+        pid = live.pid()
+        summary["run"]["peak_rss_mb"] = tree_peak_rss(pid, "lockstep up (4 mocks)") if pid else {}
     except LoadRunError:
         raise
     except Exception as exc:  # one line on the terminal; the traceback and the sandbox's log in the run dir
@@ -191,7 +194,7 @@ def _plan(opts: LoadOptions, profile: Profile, live: LiveSandbox, sandbox: Sandb
 async def _locust(plan_path: Path, run_dir: Path, workers: int, duration_s: float) -> float:
     """Locust headless on the plan: local, or a master and `workers` worker processes. Returns its wall time."""
     env = {**os.environ, PLAN_ENV: str(plan_path.resolve()), "PYTHONUNBUFFERED": "1"}
-    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "WARNING"]
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", "INFO"]
     main = [*base, "--headless", "--csv", str(run_dir / "locust"), "--html", str(run_dir / "locust.html"),
             "--exit-code-on-error", "0", "--stop-timeout", "120", "--only-summary"]
     procs: list[subprocess.Popen[bytes]] = []

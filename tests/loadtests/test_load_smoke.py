@@ -65,6 +65,8 @@ def test_locust_ran_distributed_and_wrote_its_reports(breached_run: tuple[Any, P
     for name in ("locust.html", "locust_stats.csv", "locust_stats_history.csv", "plan.json", "locust-worker-0.log"):
         assert (run_dir / name).stat().st_size > 0, name
     assert summary["run"]["workers"] == 1 and summary["figures"]["requests"] > 0
+    assert "1 workers connected" in (run_dir / "locust-master.log").read_text() or \
+        "Worker" in (run_dir / "locust-master.log").read_text()
     names = {e["name"].split(" ", 1)[0] for e in summary["endpoints"]}
     assert {"billing", "crm", "erp", "cs", "control"} <= names, names
     clock = [e for e in summary["endpoints"] if "clock/advance" in e["name"]]
