@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-pg test-all lint demo up bench clean
+.PHONY: install test test-pg test-all lint demo up bench load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ up: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A Locust run against the sandbox, then the books (duplicates, lost, DLQ, 429s) held to loadtests/thresholds.toml.
+# The issue's must-show: make load LOAD_ARGS="--invoices 10000 --users 60 --duration 600 --workers 2"
+LOAD_SHAPE ?= month_end_invoice_run
+LOAD_ARGS ?= --invoices 1000 --users 40 --duration 300 --workers 2
+load: $(STAMP)
+	$(BIN)/lockstep load $(LOAD_SHAPE) $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis reports
