@@ -1,7 +1,8 @@
 """`lockstep load` end to end, small: a real `lockstep up`, a real distributed Locust run (master + 1 worker),
-settling, the books and the thresholds. One run (about 45 s) with a p95 limit no server can meet: the run must
-fail on it, name it and exit 1, while its books show the month-end invoices through the core with nothing
-duplicated or lost; the same summary then passes thresholds it meets (`--check`), and fails a lowered one.
+settling, the books and the thresholds. One run (about 45 s; 9 peak users, so the 4:2:2:1 mix gives every
+system at least one) with a p95 limit no server can meet: the run must fail on it, name it and exit 1, while
+its books show the month-end invoices through the core with nothing duplicated or lost; the same summary
+then passes thresholds it meets (`--check`), and fails a lowered one.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def breached_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.C
     strict = out / "strict.toml"
     strict.write_text("[thresholds]\nmax_duplicates = 0\nmax_lost = 0\nmax_p95_ms = 0.001\n")
     proc = lockstep("load", "month_end_invoice_run", "--invoices", str(INVOICES), "--subs-per-account",
-                    str(INVOICES), "--users", "4", "--duration", "20", "--workers", "1", "--out", str(out),
+                    str(INVOICES), "--users", "9", "--duration", "20", "--workers", "1", "--out", str(out),
                     "--thresholds", str(strict))
     runs = list(out.glob("month_end_invoice_run-*/summary.json"))
     assert runs, f"no summary written\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
