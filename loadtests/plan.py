@@ -22,11 +22,13 @@ MONTH_END_ADVANCE_S = 32 * 86_400  # one renewal of every monthly subscription (
 
 @dataclass(frozen=True)
 class Stage:
-    """Until `until_s` into the run, ramp linearly from the previous stage's users to `users`."""
+    """Until `until_s` into the run: `users` from the stage's start (a step), or with `ramp`, a linear ramp from
+    the previous stage's users to `users`."""
 
     name: str
     until_s: float
     users: int
+    ramp: bool = False
     echo: bool = False  # retries and webhook redeliveries on (the echo of a burst)
 
 
@@ -69,6 +71,8 @@ class Plan:
         """Target user count `t` s into the run (linear within a ramp stage); None once the run is over."""
         start_t, start_users = 0.0, (self.stages[0].users if self.stages else 0)
         for stage in self.stages:
+            if t < stage.until_s and not stage.ramp:
+                return max(1, stage.users)
             if t < stage.until_s:
                 span = stage.until_s - start_t
                 frac = (t - start_t) / span if span > 0 else 1.0

@@ -30,10 +30,11 @@ def month_end_stages(peak: int, d: float) -> list[Stage]:
     base = _baseline(peak)
     return [
         Stage("baseline", 0.15 * d, base),
-        Stage("ramp", 0.30 * d, peak),
-        Stage("plateau", 0.60 * d, peak),
-        Stage("echo", 0.75 * d, max(base, round(peak * 0.6)), echo=True),
-        Stage("ramp-down", d, base),
+        Stage("ramp", 0.30 * d, peak, ramp=True),
+        Stage("plateau", 0.55 * d, peak),
+        Stage("lull", 0.62 * d, max(base, peak // 3)),
+        Stage("echo", 0.75 * d, peak, echo=True),  # the spike: every write retried, webhooks redelivered
+        Stage("ramp-down", d, base, ramp=True),
     ]
 
 
@@ -42,12 +43,13 @@ def quarter_end_stages(peak: int, d: float) -> list[Stage]:
     half = max(base, peak // 2)
     return [
         Stage("baseline", 0.10 * d, base),
-        Stage("renewal-quotes", 0.25 * d, half),
-        Stage("quotes-plateau", 0.45 * d, half),
-        Stage("quarter-close-ramp", 0.55 * d, peak),
-        Stage("quarter-close", 0.80 * d, peak),
-        Stage("echo", 0.88 * d, half, echo=True),
-        Stage("ramp-down", d, base),
+        Stage("renewal-quotes-ramp", 0.20 * d, half, ramp=True),
+        Stage("renewal-quotes", 0.40 * d, half),
+        Stage("quarter-close-ramp", 0.50 * d, peak, ramp=True),
+        Stage("quarter-close", 0.75 * d, peak),
+        Stage("lull", 0.80 * d, max(base, peak // 3)),
+        Stage("echo", 0.88 * d, peak, echo=True),
+        Stage("ramp-down", d, base, ramp=True),
     ]
 
 
@@ -55,9 +57,9 @@ def backfill_stages(peak: int, d: float) -> list[Stage]:
     base = _baseline(peak)
     return [
         Stage("warm-up", 0.05 * d, base),
-        Stage("ramp", 0.15 * d, peak),
+        Stage("ramp", 0.15 * d, peak, ramp=True),
         Stage("backfill", 0.90 * d, peak),
-        Stage("ramp-down", d, base),
+        Stage("ramp-down", d, base, ramp=True),
     ]
 
 
@@ -65,7 +67,7 @@ PROFILES: dict[str, Profile] = {
     "month_end_invoice_run": Profile(
         "month_end_invoice_run",
         "baseline -> ramp to ~15x -> plateau (billing's clock runs the month's invoices: finalize + pay, webhooks "
-        "into the core) -> echo spike of client retries and webhook redeliveries -> ramp down",
+        "into the core) -> lull -> echo spike of client retries and webhook redeliveries -> ramp down",
         month_end_stages, 0.30, {"BillingUser": 4, "CrmUser": 2, "ErpUser": 2, "CsUser": 1}, True),
     "quarter_end_renewals": Profile(
         "quarter_end_renewals",

@@ -111,6 +111,8 @@ def run_load(opts: LoadOptions, *, say: Callable[[str], None] = print) -> int:
 def judge(summary: dict[str, Any], thresholds: dict[str, float], run_dir: Path | None,
           say: Callable[[str], None] = print) -> int:
     found = breaches(summary, thresholds)
+    if summary["run"].get("cut_short"):
+        found.append(f"the load did not run its course: {summary['run']['cut_short']}")
     summary["thresholds"], summary["breaches"] = thresholds, found
     if run_dir is not None:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -152,7 +154,9 @@ async def _run(live: LiveSandbox, opts: LoadOptions, profile: Profile, run_dir: 
             say(f"  locust: {profile.name} ({profile.summary}); {opts.users} peak users, {opts.duration_s:.0f} s, "
                 f"{'local' if not opts.workers else f'master + {opts.workers} workers'}")
             locust_s = await _locust(plan_path, run_dir, opts.workers, opts.duration_s)
-            say(f"  locust done in {locust_s:.0f} s; settling (webhooks drained, no active flow) ...")
+            cut_short = _cut_short(run_dir, locust_s, opts.duration_s)
+            say(f"  locust done in {locust_s:.0f} s{f' ({cut_short})' if cut_short else ''}; settling (webhooks "
+                "drained, no active flow) ...")
             cap_s = 600.0 + opts.invoices * 4.0
             try:
                 settled = await settle(sandbox, stall_s=opts.stall_s, cap_s=cap_s, say=say)
@@ -169,7 +173,9 @@ async def _run(live: LiveSandbox, opts: LoadOptions, profile: Profile, run_dir: 
             taken["lost_detail"]["invoices_not_run"] = taken["invoices_not_run"]
         if "error" in settled:
             taken["lost"] = max(taken["lost"], 1)  # not quiet: nothing proves the rest arrives
-        return _summary(opts, profile, estate_info(estate), run_dir, locust_s, settled, tally, taken)
+        summary = _summary(opts, profile, estate_info(estate), run_dir, locust_s, settled, tally, taken)
+        summary["run"]["cut_short"] = cut_short
+        return summary
     finally:
         await sandbox.aclose()
 
@@ -236,6 +242,17 @@ async def _locust(plan_path: Path, run_dir: Path, workers: int, duration_s: floa
                     proc.wait(5)
         for log in logs:
             log.close()
+
+
+def _cut_short(run_dir: Path, locust_s: float, duration_s: float) -> str | None:
+    """Why Locust stopped before the shape's end, if it did (a lost worker ends a distributed run early)."""
+    log = (run_dir / "locust-master.log").read_text(errors="replace")
+    for line in log.splitlines():
+        if "went missing" in line or "last worker quit" in line or "failed to send heartbeat" in line:
+            return f"locust stopped early: {line.split(': ', 1)[-1].strip()}"
+    if locust_s < duration_s - 2:
+        return f"locust stopped after {locust_s:.0f} s of {duration_s:.0f}"
+    return None
 
 
 def _exceptions(run_dir: Path) -> int:

@@ -30,11 +30,12 @@ def test_every_shape_starts_at_a_baseline_peaks_between_10_and_20x_and_ends(shap
     assert plan.users_at(100.0) is None  # the run is over
 
 
-def test_month_end_ramps_plateaus_then_echoes_then_ramps_down() -> None:
+def test_month_end_ramps_plateaus_then_spikes_an_echo_then_ramps_down() -> None:
     plan = plan_for("month_end_invoice_run")
-    assert plan.users_at(5) == 2 and plan.users_at(40) == 30 and plan.users_at(59) == 30
-    assert not plan.echo_at(59) and plan.echo_at(61) and plan.echo_at(74) and not plan.echo_at(76)
-    assert plan.users_at(99) is not None and plan.users_at(99) < plan.users_at(76)
+    assert plan.users_at(5) == 2 and plan.users_at(22.5) == 16 and plan.users_at(40) == 30
+    assert plan.users_at(58) == 10 and plan.users_at(63) == 30  # a lull, then the echo spike
+    assert not plan.echo_at(58) and plan.echo_at(63) and plan.echo_at(74) and not plan.echo_at(76)
+    assert 2 < plan.users_at(80) < 30 and plan.users_at(99.9) == 2
     assert PROFILES["month_end_invoice_run"].tick_fraction == 0.30
     assert PROFILES["migration_backfill"].tick_fraction is None
 
