@@ -31,7 +31,7 @@ def breached_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.C
     strict = out / "strict.toml"
     strict.write_text("[thresholds]\nmax_duplicates = 0\nmax_lost = 0\nmax_p95_ms = 0.001\n")
     proc = lockstep("load", "month_end_invoice_run", "--invoices", str(INVOICES), "--subs-per-account",
-                    str(INVOICES), "--users", "9", "--duration", "20", "--workers", "1", "--out", str(out),
+                    str(INVOICES), "--users", "9", "--duration", "15", "--workers", "1", "--out", str(out),
                     "--thresholds", str(strict))
     runs = list(out.glob("month_end_invoice_run-*/summary.json"))
     assert runs, f"no summary written\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
