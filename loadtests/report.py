@@ -49,7 +49,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"(ratio {f['failure_ratio']:.4f}), load requests throttled 429: {f['load_429s']} "
         f"(ratio {f['load_429_ratio']:.4f})",
         f"  invoice run: {f['invoices']} invoices, {f['invoice_events']} invoice events through the core, "
-        f"{f['events_per_s']} events/s (flow run p50 {f['flow_run_p50_ms']} ms, p99 {f['flow_run_p99_ms']} ms)",
+        f"{f['events_per_s']} events/s (intake to flow done, queue wait included: p50 {f['flow_run_p50_ms']} ms, "
+        f"p99 {f['flow_run_p99_ms']} ms; whole seconds)"
+        if f["invoices"] else "  invoice run: none (this shape runs no invoices)",
         f"  duplicates {f['duplicates']} (must be 0), lost {f['lost']} (must be 0), new DLQ {f['dlq']}, "
         f"duplicate deliveries absorbed by the core's inbox {f['inbox_duplicates_absorbed']}",
         f"  429s answered to the core: {f['core_429s']} of its {f.get('core_requests', '?')} calls "
