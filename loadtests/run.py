@@ -277,6 +277,8 @@ def _summary(opts: LoadOptions, profile: Profile, estate: dict[str, Any], run_di
         "load_429s": totals["throttled"], "load_429_ratio": round(totals["throttled"] / requests, 5),
         "core_429s": tally.total("core"), "core_429_ratio": tally.core_429_ratio(),
         "core_requests": tally.calls("core"),
+        "reconcile_failures": 1 if taken["reconcile"].get("failed") else 0,
+        "reconcile_findings": taken["reconcile"]["findings"],
         **{k: taken[k] for k in ("invoices", "invoice_events", "events_per_s", "invoice_run_wall_s",
                                  "flow_run_p50_ms", "flow_run_p99_ms", "duplicates", "lost", "dlq",
                                  "inbox_duplicates_absorbed")},

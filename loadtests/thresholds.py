@@ -36,6 +36,8 @@ CHECKS: dict[str, Check] = {c.key: c for c in (
     Check("max_core_429s", "429s answered to the core"),
     Check("max_core_429_ratio", "share of the core's calls answered 429"),
     Check("max_load_429_ratio", "share of load requests answered 429"),
+    Check("max_reconcile_failures", "reconcile calls the core failed"),
+    Check("max_reconcile_findings", "reconcile findings"),
 )}
 
 
