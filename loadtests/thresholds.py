@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ class Check:
         if self.key == "max_p95_ms":
             return [(f"p95 of {e['name']}", float(e["p95_ms"])) for e in summary["endpoints"]
                     if not e.get("control") and e.get("p95_ms") is not None and e["requests"] > 0]
-        return [(self.describe, float(summary["figures"][self.key.removeprefix("max_")]))]
+        value = summary["figures"].get(self.key.removeprefix("max_"))
+        return [(self.describe, math.nan if value is None else float(value))]
 
 
 CHECKS: dict[str, Check] = {c.key: c for c in (
@@ -67,7 +69,9 @@ def breaches(summary: dict[str, Any], thresholds: dict[str, float]) -> list[str]
     out = []
     for key, limit in thresholds.items():
         for label, value in CHECKS[key].measured(summary):
-            if value > limit:
+            if math.isnan(value):
+                out.append(f"threshold {key}: {label} was not measured in this summary")
+            elif value > limit:
                 out.append(f"threshold breached: {label} = {_fmt(value)} > {key} = {_fmt(limit)}")
     return out
 
