@@ -57,6 +57,16 @@ def run_time() -> float:
     return 0.0 if _RUN_STARTED is None else time.monotonic() - _RUN_STARTED
 
 
+def only_in(*shapes: str) -> Any:
+    """Mark a task as belonging to some shapes only; `bind` leaves it out of every other shape's run."""
+
+    def mark(fn: Any) -> Any:
+        fn.only_in = frozenset(shapes)
+        return fn
+
+    return mark
+
+
 class VendorUser(FastHttpUser):
     """One system's API as the core-wired tenant; helpers for seeded choices, 429 handling and echo retries."""
 
@@ -159,9 +169,8 @@ class BillingUser(VendorUser):
                    form={"metadata[load_note]": f"checked {self.rng.randrange(10_000)}"})
 
     @task(1)
+    @only_in("migration_backfill")
     def page_invoices(self) -> None:
-        if self.plan.shape != "migration_backfill":
-            return
         after = ""
         for _ in range(3):
             page = self.call("GET", f"/v1/invoices?limit=100{after}", "/v1/invoices (page)")
@@ -194,9 +203,8 @@ class CrmUser(VendorUser):
         self.call("GET", f"{CRM}/query?q={q}", "query (accounts)")
 
     @task(2)
+    @only_in("quarter_end_renewals")
     def renewal_opportunity(self) -> None:
-        if self.plan.shape != "quarter_end_renewals":
-            return
         account = self.account()
         made = self.write("POST", f"{CRM}/sobjects/Opportunity", "sobjects/Opportunity", body={
             "AccountId": account["crm_account"], "Name": f"Renewal {self.tag}-{self.rng.randrange(10**6)}",
@@ -268,6 +276,8 @@ class ControlUser(FastHttpUser):
         p = self.plan = plan()
         self.base = f"/_sandbox/tenants/{p.keys['billing']}"
         self.headers = {"Lockstep-Admin-Token": p.admin_token}
+        self.rng = random.Random(f"{p.seed}:{type(self).__name__}")
+        self.done = False
 
 
 class MonthEndClockUser(ControlUser):
@@ -280,7 +290,7 @@ class MonthEndClockUser(ControlUser):
     @task
     def tick(self) -> None:
         p = self.plan
-        if p.tick_at_s is None or p.tick_to is None or run_time() < p.tick_at_s or getattr(self, "done", False):
+        if p.tick_at_s is None or p.tick_to is None or run_time() < p.tick_at_s or self.done:
             return
         with self.client.post(f"{self.base}/clock/advance", json={"to": p.tick_to}, headers=self.headers,
                               name="control POST billing clock/advance (month end)", catch_response=True) as r:
@@ -301,14 +311,12 @@ class EchoUser(ControlUser):
     def redeliver(self) -> None:
         if not self.plan.echo_at(run_time()):
             return
-        rng = getattr(self, "rng", None) or random.Random(f"{self.plan.seed}:echo")
-        self.rng = rng
         with self.client.get(f"{self.base}/deliveries?status=delivered&limit=100", headers=self.headers,
                              name="control GET billing deliveries", catch_response=True) as r:
             rows = r.json() if r.status_code == 200 else []
             if r.status_code != 200:
                 r.failure(f"{r.status_code}")
-        for row in rng.sample(rows, min(5, len(rows))):
+        for row in self.rng.sample(rows, min(5, len(rows))):
             self.client.post(f"{self.base}/deliveries/{row['id']}/redeliver", headers=self.headers,
                              name="control POST billing redeliver")
 
@@ -322,5 +330,6 @@ def bind(p: Plan) -> None:
     for cls in LIFECYCLE_USERS:
         cls.host = p.urls[cls.system]
         cls.weight = p.mix.get(cls.__name__, 1)
+        cls.tasks = [t for t in cls.tasks if p.shape in getattr(t, "only_in", {p.shape})]
     for control in CONTROL_USERS:
         control.host = p.urls["billing"]
