@@ -72,6 +72,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     except (LoadRunError, ThresholdsError) as exc:
         print(f"lockstep load: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except KeyboardInterrupt:  # the sandbox and Locust were stopped on the way out
+        print("lockstep load: interrupted", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
