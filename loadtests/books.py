@@ -24,6 +24,7 @@ from bench.burst import (
     _burst_invoices,
     _erp_invoice,
     _erp_invoice_count,
+    _invoice_events,
     _ts,
     gather_limited,
     get_limits,
@@ -102,6 +103,8 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
         all_flows = [f for name in (await _flow_names(sandbox)) for f in await list_flows(sandbox, name, since=since)]
         sync_flows = [f for f in all_flows
                       if f["flow"] == INVOICE_SYNC and f["business_key"].split(":")[1] in burst_ids]
+        events = await _invoice_events(sandbox, before.billing_clock) if invoices else {}
+        received = await _inbox_events(sandbox, before.t0 - 1) if invoices else None
         erp_rows = await gather_limited((_erp_invoice(sandbox, i["id"]) for i in invoices), 16)
         erp_after = await _erp_invoice_count(sandbox)
         dlq_after = await sandbox.dlq(limit=500)
@@ -115,8 +118,7 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
     dup_flows = sum(n - 1 for n in keys.values() if n > 1)
     erp_dups = max(0, (erp_after - before.erp_invoices) - len(burst_ids))
     ok_sync = [f for f in sync_flows if f["status"] == "SUCCESS"]
-    expected = {f"invoice-sync:{i['id']}:{s}" for i in invoices for s in ("open", "paid")}
-    missing_flows = expected - {f["business_key"] for f in ok_sync}
+    missing_flows, coalesced = _unprocessed(invoices, sync_flows, events, received)
     erp_missing = [i["id"] for i, row in zip(invoices, erp_rows, strict=True) if row is None]
     erp_stale = [i["id"] for i, row in zip(invoices, erp_rows, strict=True)
                  if row is not None and f"status {i['status']};" not in (row.get("memo") or "")]
@@ -131,8 +133,9 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
     summary = (reconcile or {}).get("summary") or {}
     return {
         "invoices": len(burst_ids),
-        "invoice_events": len(ok_sync),
-        "events_per_s": round(len(ok_sync) / wall, 2) if wall > 0 else None,
+        "invoice_events": 2 * len(invoices) - len(missing_flows),
+        "coalesced_events": coalesced,
+        "events_per_s": round((2 * len(invoices) - len(missing_flows)) / wall, 2) if wall > 0 else None,
         "invoice_run_wall_s": round(wall, 1),
         "flow_run_p50_ms": round(percentile(run_ms, 50), 1) if run_ms else None,
         "flow_run_p99_ms": round(percentile(run_ms, 99), 1) if run_ms else None,
@@ -142,7 +145,7 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
         "inbox_duplicates_absorbed": int(inbox.get("duplicates", 0)) - before.inbox_duplicates,
         "lost": lost,
         "lost_detail": {"erp_invoice_missing": len(erp_missing), "erp_status_stale": len(erp_stale),
-                        "invoice_flows_missing": len(missing_flows), "flows_not_success": len(not_success),
+                        "invoice_events_unprocessed": len(missing_flows), "flows_not_success": len(not_success),
                         "deliveries_failed": deliveries_failed},
         "dlq": len(fresh_dlq),
         "dlq_reasons": Counter(f"{d.get('error_class')}: {str(d.get('error_message'))[:120]}"
@@ -159,6 +162,45 @@ async def books(sandbox: Sandbox, before: Before, subscriptions: set[str], accou
                       "examples": [{k: f.get(k) for k in ("kind", "system", "field", "expected", "actual", "owner")}
                                    for f in ((reconcile or {}).get("findings") or [])[:5]]},
     }
+
+
+def _unprocessed(invoices: list[dict[str, Any]], flows: list[dict[str, Any]], events: dict[tuple[str, str], str],
+                 received: dict[str, dict[str, Any]] | None) -> tuple[list[str], int]:
+    """The invoice events (`<invoice>:<status>`, finalized = open, paid) no flow processed, and how many were
+    processed by another event's flow. An event is processed when its own flow (business key
+    `invoice-sync:<invoice>:<status>`) ended SUCCESS, or, where the core lists its inbox (`GET /events`), when
+    a flow the inbox says it went to ended SUCCESS (a core that coalesces a `paid` event into its invoice's
+    queued `open` flow starts no flow of its own for it)."""
+    by_id = {f["workflow_id"]: f for f in flows}
+    missing, coalesced = [], 0
+    for invoice in invoices:
+        for status in ("open", "paid"):
+            own = by_id.get(f"invoice-sync:{invoice['id']}:{status}")
+            if own is not None and own["status"] == "SUCCESS":
+                continue
+            entry = (received or {}).get(events.get((invoice["id"], status), ""))
+            if entry and any(by_id.get(w, {}).get("status") == "SUCCESS" for w in entry.get("flow_ids") or []):
+                coalesced += 1
+                continue
+            missing.append(f"{invoice['id']}:{status}")
+    return missing, coalesced
+
+
+async def _inbox_events(sandbox: Sandbox, since: float) -> dict[str, dict[str, Any]] | None:
+    """billing event id -> the core's inbox entry (status, flow ids) for events received since `since`; None
+    when the core does not list its inbox."""
+    out: dict[str, dict[str, Any]] = {}
+    offset = 0
+    while True:
+        response = await sandbox.core.get("/events", params={"system": "billing", "limit": 1000, "offset": offset})
+        if response.status_code == 404 and offset == 0:
+            return None
+        page = ok(response)["events"]
+        fresh = [e for e in page if _ts(e.get("received_at")) >= since]
+        out.update((e["event_id"], e) for e in fresh)
+        if len(page) < 1000 or len(fresh) < len(page):
+            return out
+        offset += 1000
 
 
 async def _reconcile(sandbox: Sandbox, accounts: list[str]) -> dict[str, Any] | None:
