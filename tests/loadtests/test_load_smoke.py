@@ -19,7 +19,8 @@ import pytest
 INVOICES = 6
 
 
-def lockstep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def lockstep(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process; `timeout` only bounds a hung run (a busy shared machine can take minutes)."""
     env = {**os.environ, "PACT_DO_NOT_TRACK": "true"}
     return subprocess.run([sys.executable, "-m", "lockstep.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, check=False)
