@@ -1,5 +1,5 @@
 """`lockstep load` end to end, small: a real `lockstep up`, a real distributed Locust run (master + 1 worker),
-settling, the books and the thresholds. One run (about 45 s; 9 peak users, so the 4:2:2:1 mix gives every
+settling, the books and the thresholds. One run (~30 s; 9 peak users, so the 4:2:2:1 mix gives every
 system at least one) with a p95 limit no server can meet: the run must fail on it, name it and exit 1, while
 its books show the month-end invoices through the core with nothing duplicated or lost; the same summary
 then passes thresholds it meets (`--check`), and fails a lowered one.
