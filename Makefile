@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-pg test-all lint demo up bench scenarios clean
+.PHONY: install test test-pg test-all lint demo up bench scenarios clean load
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ bench: $(STAMP)
 # Every scenario pack in-process (4 worker processes: the fastest measured on 2 cores); reports in reports/scenarios/
 scenarios: $(STAMP)
 	$(BIN)/lockstep run --workers 4
+
+# A Locust run against the sandbox, then the books (duplicates, lost, DLQ, 429s) held to loadtests/thresholds.toml.
+# The issue's must-show: make load LOAD_ARGS="--invoices 10000 --users 60 --duration 600 --workers 2"
+LOAD_SHAPE ?= month_end_invoice_run
+LOAD_ARGS ?= --invoices 1000 --users 40 --duration 300 --workers 2
+load: $(STAMP)
+	$(BIN)/lockstep load $(LOAD_SHAPE) $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis reports

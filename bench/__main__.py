@@ -3,13 +3,15 @@
 Each mock line is a create followed by a read of what was created (a stateful round trip), over real HTTP
 to uvicorn[standard] with one worker. Then the month-end burst (bench/burst.py): billing invoice events end
 to end through `lockstep up` (mocks + core, SQLite), events/s, p50 / p99 propagation, duplicates and lost.
-Writes reports/bench.json and reports/bench.md and prints both tables.
+Peak resident memory of every server process, and the scenario suite's time when its slot is filled
+(bench/suite.py). Writes reports/bench.json and reports/bench.md and prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +22,13 @@ import httpx
 
 from bench.loadgen import LoadResult, Reply, Step, build_request, json_path, run_load
 from bench.servers import ServerProcess
+from bench.suite import peak_rss_mb, run_burst_measured, run_scenario_suite, write_reports
 
 ADMIN = "bench-admin"
 HOST = "127.0.0.1"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+PEAK_RSS_MB: dict[str, float | None] = {}  # case name -> the server process's peak resident memory
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ def measure_bare(seconds: float, connections: int) -> LoadResult:
     case = CrudCase("bare", "bench.bare_app:create_app", "", {}, "/v1/customers", b"name=Acme", FORM,
                     lambda r: ("GET", f"/v1/customers/{json_path(r, 'id')}", b""))
     with ServerProcess(case.factory) as server:
-        return run_load(HOST, server.port, crud_steps(server.port, case), connections=connections, seconds=seconds)
+        result = run_load(HOST, server.port, crud_steps(server.port, case), connections=connections, seconds=seconds)
+        PEAK_RSS_MB[case.name] = peak_rss_mb(server.proc.pid) if server.proc else None
+        return result
 
 
 def measure_mock(case: CrudCase, seconds: float, connections: int) -> LoadResult:
@@ -93,7 +99,9 @@ def measure_mock(case: CrudCase, seconds: float, connections: int) -> LoadResult
         # Measure the mock, not the vendor's rate limits (those have their own tests).
         httpx.put(f"{server.url}/_sandbox/tenants/{case.tenant}/limits", json={"policies": []},
                   headers=admin).raise_for_status()
-        return run_load(HOST, server.port, crud_steps(server.port, case), connections=connections, seconds=seconds)
+        result = run_load(HOST, server.port, crud_steps(server.port, case), connections=connections, seconds=seconds)
+        PEAK_RSS_MB[case.name] = peak_rss_mb(server.proc.pid) if server.proc else None
+        return result
 
 
 def row(name: str, result: LoadResult, bare: LoadResult | None) -> dict[str, Any]:
@@ -105,6 +113,7 @@ def row(name: str, result: LoadResult, bare: LoadResult | None) -> dict[str, Any
         "p50_ms": round(result.percentile(50), 2),
         "p99_ms": round(result.percentile(99), 2),
         "ratio_to_bare": round(result.rps / bare.rps, 3) if bare and bare.rps else None,
+        "peak_rss_mb": PEAK_RSS_MB.get("bare" if bare is None else name),
     }
 
 
@@ -118,7 +127,7 @@ def main() -> int:
     parser.add_argument("--burst-limits", choices=["off", "on"], default="off",
                         help="off: vendor limits and the core's client throttles lifted (capacity); on: as shipped")
     parser.add_argument("--no-burst", action="store_true", help="only the request/s table")
-    parser.add_argument("--no-scenarios", action="store_true", help="skip the scenario suite timing")
+    parser.add_argument("--no-scenarios", action="store_true", help="skip the scenario-suite slot")
     args = parser.parse_args()
 
     bare = measure_bare(args.seconds, args.connections)
@@ -130,37 +139,12 @@ def main() -> int:
 
     burst: dict[str, Any] | None = None
     if not args.no_burst:
-        from bench.burst import run_burst
+        burst = run_burst_measured(events=args.burst_events, limits=args.burst_limits == "on")
+    scenarios = None if args.no_scenarios else run_scenario_suite()
 
-        burst = run_burst(events=args.burst_events, limits=args.burst_limits == "on")
-
-    scenarios = None
-    if not args.no_scenarios:
-        from bench.scenarios import run_scenario_bench
-
-        scenarios = run_scenario_bench()
-    args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"python": platform.python_version(), "machine": platform.machine(), "seconds": args.seconds,
-            "connections": args.connections}
-    (args.out / "bench.json").write_text(json.dumps({"meta": meta, "results": rows, "burst": burst,
-                                                          "scenarios": scenarios}, indent=2))
-    lines = ["| benchmark | req/s | ratio to bare | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
-    for r in rows:
-        ratio = "" if r["ratio_to_bare"] is None else f"{r['ratio_to_bare']:.2f}"
-        lines.append(f"| {r['name']} | {r['rps']:.0f} | {ratio} | {r['p50_ms']} | {r['p99_ms']} | {r['errors']} |")
-    if burst is not None:
-        lines += ["", "| month-end burst | events | events/s | p50 ms | p99 ms | duplicates | lost |",
-                  "|---|---|---|---|---|---|---|",
-                  f"| {burst['invoices']} invoices, limits {burst['label'].split()[-1]} | {burst['events']} | "
-                  f"{burst['events_per_s']} | {burst['p50_ms']} | {burst['p99_ms']} | {burst['duplicates']} | "
-                  f"{burst['lost']} |"]
-    table = "\n".join(lines)
-    if scenarios is not None:
-        from bench.scenarios import markdown
-
-        table += "\n" + "\n".join(markdown(scenarios))
-    (args.out / "bench.md").write_text(table + "\n")
-    print(table)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "seconds": args.seconds, "connections": args.connections}
+    print(write_reports(args.out, meta, rows, burst, scenarios))
     clean_burst = burst is None or (burst["duplicates"] == 0 and burst["lost"] == 0)
     return 0 if all(r["errors"] == 0 for r in rows) and clean_burst else 1
 

@@ -55,6 +55,28 @@ def cmd_up(args: argparse.Namespace) -> int:
               state_files=state_files, seed=args.seed, core=core)
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    """`lockstep load SHAPE`: loadtests/run.py does the work; this maps its failures to one line + exit 2."""
+    from loadtests.run import EXIT_ERROR, LoadOptions, LoadRunError, check_summary, run_load
+    from loadtests.thresholds import ThresholdsError
+
+    try:
+        if args.check is not None:
+            return check_summary(args.check, args.thresholds)
+        if not args.shape:
+            raise LoadRunError("give a SHAPE (or --check SUMMARY)")
+        return run_load(LoadOptions(shape=args.shape, users=args.users, duration_s=args.duration,
+                                    workers=args.workers, invoices=args.invoices,
+                                    subs_per_account=args.subs_per_account, seed=args.seed,
+                                    thresholds=args.thresholds, out=args.out, stall_s=args.stall))
+    except (LoadRunError, ThresholdsError) as exc:
+        print(f"lockstep load: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:  # the sandbox and Locust were stopped on the way out
+        print("lockstep load: interrupted", file=sys.stderr)
+        return 130
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lockstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -86,6 +108,24 @@ def build_parser() -> argparse.ArgumentParser:
     from lockstep.scenario.cli import add_parser as add_run_parser
 
     add_run_parser(sub)
+
+    load = sub.add_parser("load", help="a Locust load run against the sandbox, then duplicates / lost / thresholds")
+    load.add_argument("shape", nargs="?",
+                      help="month_end_invoice_run | quarter_end_renewals | migration_backfill")
+    load.add_argument("--users", type=int, default=30, help="peak Locust users (the baseline is ~1/15 of it)")
+    load.add_argument("--duration", type=float, default=120.0, help="seconds of load (the settling comes after)")
+    load.add_argument("--workers", type=int, default=0, help="N: a Locust master and N worker processes")
+    load.add_argument("--invoices", type=int, default=200,
+                      help="monthly subscriptions in the estate: invoices of the month-end run")
+    load.add_argument("--subs-per-account", type=int, default=25)
+    load.add_argument("--seed", type=int, default=7, help="seeds the estate's names and every user's choices")
+    load.add_argument("--thresholds", type=Path, default=None, help="TOML (default: loadtests/thresholds.toml)")
+    load.add_argument("--out", type=Path, default=Path("reports/load"), help="reports go to OUT/<shape>-<time>/")
+    load.add_argument("--stall", type=float, default=300.0,
+                      help="settling gives up after this many seconds without progress in the core")
+    load.add_argument("--check", type=Path, default=None, metavar="SUMMARY",
+                      help="hold an earlier run's summary.json to --thresholds; runs nothing")
+    load.set_defaults(func=cmd_load)
     return parser
 
 
