@@ -66,7 +66,8 @@ class CsClient(BaseClient):
     system: ClassVar[str] = "cs"
     versions: ClassVar[tuple[str, ...]] = VERSIONS
     version_header: ClassVar[str | None] = "X-Gainsight-Version"
-    default_limits: ClassVar[Limits] = Limits(rate_per_s=3.0, burst=20)
+    # Gainsight: 200 calls in a rolling minute; at most burst + rate x 60 s = 10 + 180 = 190 in any minute.
+    default_limits: ClassVar[Limits] = Limits(rate_per_s=3.0, burst=10)
 
     def __init__(self, *, base_url: str, access_key: str, api_version: str, **kwargs: Any) -> None:
         super().__init__(base_url=base_url, api_version=api_version, **kwargs)
