@@ -33,6 +33,7 @@ from core.reconcile import run as reconcile_run
 from core.runtime import Runtime
 from core.settings import CoreSettings
 from core.trace import correlation_id_for
+from core.ui import mount_ui
 
 __all__ = ["create_core_app"]
 
@@ -46,6 +47,7 @@ _TAGS = [
     {"name": "crosswalk", "description": "canonical id <-> native ids"},
     {"name": "reconcile", "description": "cross-system findings per account: missing, orphan, conflict"},
     {"name": "webhooks", "description": "signed webhooks from the systems of record"},
+    {"name": "dashboard", "description": "the live dashboard at /ui: its event stream and sandbox console"},
 ]
 
 
@@ -70,6 +72,7 @@ def create_core_app(settings: CoreSettings | None = None, *, runtime: Runtime | 
     _install_error_handlers(app)
     app.include_router(webhook_router)
     _routes(app)
+    mount_ui(app, settings)  # the dashboard at /ui (core/ui)
     return app
 
 
