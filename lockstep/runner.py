@@ -156,6 +156,8 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
         if core is not None:
             if tls_dir is not None and ca_bundle is None:
                 ca_bundle = tls_files(tls_dir)[2]
+            # The dashboard's sandbox console reaches the mocks' control APIs with the same admin token.
+            core = replace(core, settings={"sandbox_admin_token": admin_token, **core.settings})
             core_server = CoreServer(core, host=host, ca_bundle=ca_bundle).start()
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"could not start the sandbox: {exc} (is another `lockstep up` running?)")
@@ -193,6 +195,7 @@ def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_ser
         url = core_server.url
         print(f"  {'core':<8} {url:<26} backend: {core_server.settings.backend}")
         print(f"  {'':<8} docs {url}/docs   flows {url}/flows   dlq {url}/dlq")
+        print(f"\n  dashboard: {url}/ui")
     print(f"\n  admin token (Lockstep-Admin-Token header): {admin_token}")
     if ca_bundle:
         print(f"  CRM serves https; trust its local CA: REQUESTS_CA_BUNDLE={ca_bundle}")

@@ -27,6 +27,7 @@ from core.settings import SYSTEM_NAMES, CoreSettings
 __all__ = ["FAULT_PRESETS", "SandboxError", "sandbox_router"]
 
 SystemName = Literal["crm", "erp", "billing", "cs"]
+SystemParam = Annotated[SystemName, PathParam(description="crm, erp, billing or cs")]
 
 # One-click fault toggles: what an integration meets on a bad day. Rule shapes are the kernel's FaultRule.
 FAULT_PRESETS: dict[str, dict[str, Any]] = {
@@ -159,7 +160,6 @@ def _fail(exc: SandboxError) -> JSONResponse:
 def sandbox_router(settings: CoreSettings) -> APIRouter:
     router = APIRouter()
     sandbox = Sandbox(settings)
-    SystemParam = Annotated[SystemName, PathParam(description="crm, erp, billing or cs")]
 
     @router.get("", summary="Each system's tenant: clock, faults, API version (and whether it answers)")
     async def overview() -> dict[str, Any]:
