@@ -91,6 +91,8 @@ function onFlow(flow) {
   }
   scheduleRender();
   if (state.selectedFlow === flow.workflow_id) scheduleFlowDetail();
+  // A finished flow may have linked new accounts in the crosswalk.
+  if (flow.status === "SUCCESS" && before?.status !== "SUCCESS") scheduleAccounts();
 }
 
 function onDlq(entry) {
@@ -268,6 +270,12 @@ async function closeDeal(button) {
 }
 
 // -- accounts and reconcile -----------------------------------------------------------------------------
+
+let accountsTimer = null;
+function scheduleAccounts() {
+  clearTimeout(accountsTimer);
+  accountsTimer = setTimeout(loadAccounts, 1000);
+}
 
 async function loadAccounts() {
   const data = await guarded(() => get("/ui/api/accounts"));
