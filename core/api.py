@@ -245,7 +245,8 @@ def _routes(app: FastAPI) -> None:
                 return error(400, "invalid_canonical_id", f"{account!r} is not a canonical account id "
                              "(acc_<26 Crockford base32>)")
         try:
-            connections = wiring.connections()
+            # Not the flows' connections: those belong to DBOS's event loop, this runs on the server's.
+            connections = wiring.connections_for_this_loop()
         except RuntimeError as exc:
             return error(503, "no_connections", str(exc))
         try:

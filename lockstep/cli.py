@@ -52,7 +52,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                            mock_ports={n: e.port + args.port_offset for n, e in SYSTEMS.items()},
                            data_dir=args.state_dir / CORE_NAME if args.state_dir else None)
     return up(entries, tls_dir=args.tls_dir, host=args.host, admin_token=token, demo=args.demo,
-              state_files=state_files, seed=args.seed, core=core)
+              state_files=state_files, seed=args.seed, core=core, pace=args.pace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve the CRM over https with a local CA kept in DIR (for simple-salesforce)")
     up.add_argument("--port-offset", type=int, default=0,
                     help="add N to every standard port, the core's too (run two sandboxes)")
+    up.add_argument("--pace", type=float, default=2.5,
+                    help="seconds between the demo story's beats, to watch them on the dashboard (0: no pause)")
     up.set_defaults(func=cmd_up)
     return parser
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from lockstep.demo import DEMO_TENANTS, play_core_demo, play_crm_demo, play_demo, seed_demo
+from lockstep.demo import DEMO_TENANTS, play_crm_demo, play_demo, seed_demo
+from lockstep.story import StoryError, play_story
 from lockstep.systems import SYSTEMS, SystemEntry
 from mocks.crm.tls import tls_files
 from mocks.kernel.app import create_mock_app
@@ -139,7 +140,7 @@ class CoreServer:
 
 def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
        state_files: dict[str, Path] | None = None, seed: int = 0, tls_dir: Path | None = None,
-       core: CoreOptions | None = None) -> int:
+       core: CoreOptions | None = None, pace: float = 0.0) -> int:
     servers: list[tuple[SystemEntry, ServerThread]] = []
     ca_bundle: str | None = None
     core_server: CoreServer | None = None
@@ -166,7 +167,7 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
         return 1
 
     try:
-        _announce_and_play(servers, core_server, admin_token=admin_token, demo=demo, ca_bundle=ca_bundle)
+        _announce_and_play(servers, core_server, admin_token=admin_token, demo=demo, ca_bundle=ca_bundle, pace=pace)
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -186,7 +187,7 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
 
 
 def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_server: CoreServer | None, *,
-                       admin_token: str, demo: bool, ca_bundle: str | None) -> None:
+                       admin_token: str, demo: bool, ca_bundle: str | None, pace: float = 0.0) -> None:
     print("\nLockstep sandbox is up:")
     for entry, server in servers:
         print(f"  {entry.name:<8} {server.url:<26} credential: {entry.credential_hint}")
@@ -212,13 +213,16 @@ def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_ser
             if subscribed:
                 print(f"  the core is subscribed to the webhooks of: {', '.join(subscribed)} "
                       f"(tenants {', '.join(DEMO_TENANTS[s] for s in subscribed)})")
-        if demo:
+        if demo and core_server is not None and set(SYSTEMS) <= urls.keys():
+            # The story through the core (lockstep/story.py), paced for the dashboard.
+            play_story({**urls, "core": core_server.url}, admin_token, pace=pace, verify=ca_bundle or True)
+        elif demo:  # mocks only: their own stories
             play_demo(urls, admin_token)
             play_crm_demo(urls, admin_token, verify=ca_bundle or True)
-            if core_server is not None:
-                play_core_demo({**urls, "core": core_server.url}, admin_token, verify=ca_bundle or True)
     except httpx.HTTPError as exc:
         # Keep the sandbox up so the failure can be inspected through the journal.
         detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else ""
         print(f"\nthe demo story stopped: {exc} {detail}")
+    except StoryError as exc:
+        print(f"\nthe demo story stopped: {exc}")
     print("\nPress Ctrl-C to stop.", flush=True)
