@@ -7,13 +7,14 @@ kept under reports/ui/ (CI artifacts). Skips, saying why, only when no chromium 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.ui.conftest import LiveSandbox
+from tests.live import LiveSandbox
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
@@ -57,12 +58,15 @@ def test_dashboard_shows_a_flow_live_and_replays_a_dead_letter(page, live: LiveS
     expect(page.locator("#lanes-head div")).to_have_text(["time", "core", "crm", "erp", "billing", "cs"])
 
     # 1. A sales rep closes a deal in the CRM (from the console); the flow appears live and succeeds.
-    page.click("#close-won")
-    flow_row = page.locator('#flows tr[data-flow-id^="closed-won:"]').first
+    button = page.locator("#close-won")
+    assert button.get_attribute("data-last-flow") is None
+    button.click()
+    expect(button).to_have_attribute("data-last-flow", re.compile(r"^closed-won:"))
+    flow_id = button.get_attribute("data-last-flow")
+    assert flow_id and flow_id.startswith("closed-won:")
+    flow_row = page.locator(f'#flows tr[data-flow-id="{flow_id}"]')
     expect(flow_row).to_be_visible()
     expect(flow_row).to_have_attribute("data-status", "SUCCESS")
-    flow_id = flow_row.get_attribute("data-flow-id")
-    assert flow_id
     # The timeline has the CRM's change event (inbound) and the core's writes into ERP, billing and CS.
     expect(page.locator('#timeline .row[data-kind="event"][data-lane="crm"]').first).to_be_visible()
     for lane in ("erp", "billing", "cs"):
@@ -77,8 +81,11 @@ def test_dashboard_shows_a_flow_live_and_replays_a_dead_letter(page, live: LiveS
     # 2. The ERP starts rejecting writes; the next deal's flow parks in the DLQ.
     page.select_option('#sandbox .system[data-system="erp"] select.faults', "reject")
     expect(page.locator('#sandbox .system[data-system="erp"]')).to_have_class("system erp faulty")
-    page.click("#close-won")
-    parked = page.locator('#dlq .card[data-status="parked"]').first
+    first_deal = flow_id
+    button.click()
+    expect(button).not_to_have_attribute("data-last-flow", first_deal)
+    parked_key = button.get_attribute("data-last-flow")
+    parked = page.locator(f'#dlq .card[data-status="parked"]:has-text("{parked_key}")')
     expect(parked).to_be_visible()
     expect(parked).to_contain_text("Injected fault (400)")
     dlq_id = parked.get_attribute("data-dlq-id")
@@ -89,7 +96,7 @@ def test_dashboard_shows_a_flow_live_and_replays_a_dead_letter(page, live: LiveS
     expect(page.locator('#sandbox .system[data-system="erp"]')).to_have_class("system erp")
     page.locator(f'#dlq .card[data-dlq-id="{dlq_id}"] button.replay').click()
     expect(page.locator(f'#dlq .card[data-dlq-id="{dlq_id}"]')).to_have_attribute("data-status", "resolved")
-    replayed = page.locator('#flows tr[data-flow-id*="~replay-"]').first
+    replayed = page.locator(f'#flows tr[data-flow-id="{parked_key}~replay-1"]')
     expect(replayed).to_have_attribute("data-status", "SUCCESS")
     page.screenshot(path=str(reports_dir / "dashboard-dlq-replayed.png"), full_page=True)
 

@@ -14,7 +14,7 @@ import pytest
 from core.api import create_core_app
 from core.settings import CoreSettings
 from mocks.kernel.serving import free_port
-from tests.ui.conftest import LiveSandbox
+from tests.live import LiveSandbox
 
 DEADLINE_S = 60.0
 

@@ -265,6 +265,7 @@ async function closeDeal(button) {
   if (result) {
     toast(`${name}: opportunity ${result.opportunity} closed won → ${result.business_key}`);
     state.selectedFlow = result.business_key;
+    button.dataset.lastFlow = result.business_key;  // what the deal started (tests and curious users)
     $("flow-title").textContent = `${result.business_key} (waiting for the CRM's change event)`;
   }
 }

@@ -1,6 +1,7 @@
-"""A live sandbox for the dashboard tests: the four mocks on real uvicorn servers (ephemeral ports, seeded demo
-tenants) and the core as its own process (`python -m core`), wired and subscribed the way `lockstep up` does,
-with the sandbox admin token so the dashboard's console can drive the mocks."""
+"""A live sandbox for the dashboard and story tests (the `live` fixture, registered in tests/conftest.py):
+the four mocks on real uvicorn servers (ephemeral ports, seeded demo tenants) and the core as its own process
+(`python -m core`), wired and subscribed the way `lockstep up` does, with the sandbox admin token so the
+dashboard's console can drive the mocks."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class LiveSandbox:
     admin_token: str
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def live() -> Iterator[LiveSandbox]:
     servers: list[ServerThread] = []
     core: CoreServer | None = None
