@@ -103,26 +103,7 @@ class CoreServer:
 
     def subscribe(self, urls: dict[str, str], admin_token: str, verify: str | bool = True) -> list[str]:
         """Make sure each running mock has its demo tenant, with a webhook endpoint pointing at the core."""
-        from core import flows
-        from core.intake.router import subscribed_events
-
-        flows.load_all()
-        done = []
-        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        with httpx.Client(timeout=30, verify=tls, headers={"Lockstep-Admin-Token": admin_token}) as client:
-            for system, base in urls.items():
-                key = DEMO_TENANTS[system]
-                made = client.post(f"{base}/_sandbox/tenants", json={"key": key})
-                if made.status_code != 409:
-                    made.raise_for_status()
-                hook = f"{self.url}/webhooks/{system}"
-                endpoints = client.get(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints").raise_for_status()
-                if not any(e["url"] == hook for e in endpoints.json()):
-                    client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
-                        "url": hook, "secret": self.settings.webhook_secrets(system)[0],
-                        "events": subscribed_events(system)}).raise_for_status()
-                done.append(system)
-        return done
+        return subscribe_core(self.url, urls, admin_token, settings=self.settings, verify=verify)
 
     def stop(self) -> None:
         try:
@@ -136,6 +117,32 @@ class CoreServer:
         finally:
             if self._tmp is not None:
                 shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def subscribe_core(core_url: str, urls: dict[str, str], admin_token: str, *, settings: Any,
+                   tenants: dict[str, str] | None = None, verify: str | bool = True) -> list[str]:
+    """Make sure each mock in `urls` has the tenant (default: its demo tenant), with a webhook endpoint
+    `core_url/webhooks/<system>` (the core as the mock reaches it) for the event types the core's flows use."""
+    from core import flows
+    from core.intake.router import subscribed_events
+
+    flows.load_all()
+    done = []
+    tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+    with httpx.Client(timeout=30, verify=tls, headers={"Lockstep-Admin-Token": admin_token}) as client:
+        for system, base in urls.items():
+            key = (tenants or DEMO_TENANTS)[system]
+            made = client.post(f"{base}/_sandbox/tenants", json={"key": key})
+            if made.status_code != 409:
+                made.raise_for_status()
+            hook = f"{core_url}/webhooks/{system}"
+            endpoints = client.get(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints").raise_for_status()
+            if not any(e["url"] == hook for e in endpoints.json()):
+                client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
+                    "url": hook, "secret": settings.webhook_secrets(system)[0],
+                    "events": subscribed_events(system)}).raise_for_status()
+            done.append(system)
+    return done
 
 
 def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
