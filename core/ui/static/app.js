@@ -299,7 +299,7 @@ async function selectAccount(id) {
       xw.resolved !== xw.id ? [el("dt", {}, "merged into"), el("dd", { class: "mono" }, xw.resolved)] : null,
       Object.entries(xw.refs).map(([sys, native]) => [el("dt", {}, el("span", { class: `chip ${sys}` }, sys)),
         el("dd", { class: "mono" }, native)])),
-    xw.history.length ? el("div", { class: "muted" }, `history: ${xw.history.map((h) => `${h.action} ${h.loser || ""}`).join(", ")}`) : null,
+    ...(xw.history.length ? [el("div", { class: "muted" }, `history: ${xw.history.map((h) => `${h.action} ${h.loser || ""}`).join(", ")}`)] : []),
     el("div", { class: "muted", id: "account-findings" }, "reconciling…"));
   const report = await guarded(() => get(`/reconcile?account=${id}&orphans=false`));
   const target = document.getElementById("account-findings");
