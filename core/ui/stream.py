@@ -29,7 +29,8 @@ __all__ = ["FeedCursor", "poll_once", "stream_router"]
 
 BACKLOG = 300  # trace steps a fresh page gets, so the timeline is not empty on load
 FLOW_WINDOW = 100  # newest flows watched for status changes
-HEARTBEAT_S = 15.0  # an SSE comment keeps proxies from closing an idle stream
+HEARTBEAT_S = 15.0
+TRACE_BATCH = 2000  # trace steps per poll at most (a burst is sent over a few polls)  # an SSE comment keeps proxies from closing an idle stream
 
 
 @dataclass
@@ -76,18 +77,28 @@ def poll_once(runtime: Runtime, cursor: FeedCursor) -> list[tuple[str, dict[str,
     if len(cursor.inbox_seen) > 5000:  # keep the dedupe memory bounded; the since-cursor does the rest
         cursor.inbox_seen = dict(list(cursor.inbox_seen.items())[-1000:])
 
+    # Flows are read before the trace but sent after it: every call a finished flow made was logged before it
+    # finished, so the trace read that follows has them all, and a page never sees a flow's SUCCESS before
+    # the calls that led to it.
     names = [WORKFLOW_PREFIX + n for n in sorted(flow_specs())]
+    changed: list[tuple[str, dict[str, Any]]] = []
     if names:
         for status in reversed(DBOS.list_workflows(name=names, sort_desc=True, limit=FLOW_WINDOW,
                                                    load_input=False, load_output=False)):
             mark = (status.status, status.updated_at)
             if cursor.flows_seen.get(status.workflow_id) != mark:
                 cursor.flows_seen[status.workflow_id] = mark
-                out.append(("flow", _flow_view(status)))
+                changed.append(("flow", _flow_view(status)))
 
-    for step in runtime.trace.since(cursor.trace_seq):
+    steps = runtime.trace.since(cursor.trace_seq, limit=TRACE_BATCH)
+    for step in steps:
         cursor.trace_seq = step.seq
         out.append(("trace", step.to_dict()))
+    if len(steps) == TRACE_BATCH:  # more trace to come: those flow changes go out after it, next poll
+        for _, flow in changed:
+            cursor.flows_seen.pop(flow["workflow_id"], None)
+        changed = []
+    out.extend(changed)
 
     for entry in runtime.dlq.list(limit=100):
         mark = (entry.status, entry.attempts)
