@@ -29,8 +29,8 @@ __all__ = ["FeedCursor", "poll_once", "stream_router"]
 
 BACKLOG = 300  # trace steps a fresh page gets, so the timeline is not empty on load
 FLOW_WINDOW = 100  # newest flows watched for status changes
-HEARTBEAT_S = 15.0
-TRACE_BATCH = 2000  # trace steps per poll at most (a burst is sent over a few polls)  # an SSE comment keeps proxies from closing an idle stream
+HEARTBEAT_S = 15.0  # an SSE comment keeps proxies from closing an idle stream
+TRACE_BATCH = 2000  # trace steps per poll at most (a burst is sent over a few polls)
 
 
 @dataclass
