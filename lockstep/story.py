@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from lockstep.demo import DEMO_TENANTS, _tls, play_core_demo
+from lockstep.patient import PatientSyncTransport
 
 __all__ = ["ESTATE_SIZE", "StoryError", "estate_accounts", "play_story"]
 
@@ -77,14 +78,18 @@ class Story:
         tls = _tls(self.verify)
         admin = {"Lockstep-Admin-Token": self.admin_token}
         crm_key = DEMO_TENANTS["crm"]
-        self.crm = httpx.Client(base_url=f"{self.urls['crm']}/services/data/v60.0", timeout=30, verify=tls,
+        # The story shares each vendor's rate limits with the core: its clients wait out a 429 as SDKs do.
+        self.crm = httpx.Client(base_url=f"{self.urls['crm']}/services/data/v60.0", timeout=30,
+                                transport=PatientSyncTransport(verify=tls),
                                 headers={"Authorization": f"Bearer {crm_key}"})
         self.control = {s: httpx.Client(base_url=f"{self.urls[s]}/_sandbox/tenants/{DEMO_TENANTS[s]}", timeout=30,
                                         verify=tls if s == "crm" else True, headers=admin)
                         for s in ("crm", "erp", "billing", "cs")}
         self.erp = httpx.Client(base_url=f"{self.urls['erp']}/services/rest/record/v1", timeout=30,
-                               headers={"Authorization": f"Bearer {DEMO_TENANTS['erp']}"})
-        self.billing = httpx.Client(base_url=self.urls["billing"], auth=(DEMO_TENANTS["billing"], ""), timeout=30)
+                                transport=PatientSyncTransport(),
+                                headers={"Authorization": f"Bearer {DEMO_TENANTS['erp']}"})
+        self.billing = httpx.Client(base_url=self.urls["billing"], auth=(DEMO_TENANTS["billing"], ""), timeout=30,
+                                    transport=PatientSyncTransport())
         self.core = httpx.Client(base_url=self.urls["core"], timeout=30)
 
     def close(self) -> None:
