@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-pg test-all lint demo up bench scenarios clean load
+.PHONY: install test test-pg test-all lint demo up bench scenarios clean load test-compose
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test: $(STAMP)
 # 127.0.0.1:5432; the tests skip with the reason when no server answers.
 test-pg: $(STAMP)
 	LOCKSTEP_TEST_CORE_BACKEND=postgres $(BIN)/python -m pytest tests/integration
+	$(MAKE) test-compose
+
+# docker-compose.yml's services started natively (no Docker engine needed), the core on PostgreSQL.
+test-compose: $(STAMP)
+	$(BIN)/python -m pytest -m compose tests/compose
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -m ''

@@ -21,8 +21,9 @@ def serve_core(settings: CoreSettings | None = None) -> None:
     from core.api import create_core_app
 
     settings = settings or CoreSettings()
-    connections = wiring.build_connections(wiring.endpoints_from_settings(settings))
-    wiring.install(connections)
+    endpoints = wiring.endpoints_from_settings(settings)
+    connections = wiring.build_connections(endpoints)
+    wiring.install(connections, endpoints=endpoints)
     try:
         uvicorn.run(create_core_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
     finally:

@@ -34,6 +34,7 @@ from core.reconcile import run as reconcile_run
 from core.runtime import Runtime
 from core.settings import CoreSettings
 from core.trace import correlation_id_for
+from core.ui import mount_ui
 
 SystemName = Literal["crm", "erp", "billing", "cs"]
 
@@ -49,6 +50,7 @@ _TAGS = [
     {"name": "crosswalk", "description": "canonical id <-> native ids"},
     {"name": "reconcile", "description": "cross-system findings per account: missing, orphan, conflict"},
     {"name": "webhooks", "description": "signed webhooks from the systems of record"},
+    {"name": "dashboard", "description": "the live dashboard at /ui: its event stream and sandbox console"},
 ]
 
 
@@ -82,6 +84,7 @@ def create_core_app(settings: CoreSettings | None = None, *, runtime: Runtime | 
     _install_error_handlers(app)
     app.include_router(webhook_router)
     _routes(app)
+    mount_ui(app, settings)  # the dashboard at /ui (core/ui)
     return app
 
 
@@ -293,7 +296,8 @@ def _routes(app: FastAPI) -> None:
                 return error(400, "invalid_canonical_id", f"{account!r} is not a canonical account id "
                              "(acc_<26 Crockford base32>)")
         try:
-            connections = wiring.connections()
+            # Not the flows' connections: those belong to DBOS's event loop, this runs on the server's.
+            connections = wiring.connections_for_this_loop()
         except RuntimeError as exc:
             return error(503, "no_connections", str(exc))
         try:

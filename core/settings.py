@@ -75,6 +75,13 @@ class CoreSettings(BaseSettings):
         default="vendor", description="vendor: keep to each vendor's published limits client-side; off: no "
                                       "client-side throttle (measuring the core's own capacity)")
 
+    # -- the dashboard (/ui) ---------------------------------------------------------------------------
+    # The mocks' admin token: with it the dashboard drives the sandbox (clock, faults, API versions, user
+    # actions) through each system's /_sandbox control API, on the tenant named by that system's key.
+    # Unset (real vendors): the dashboard only observes.
+    sandbox_admin_token: str | None = Field(default=None, description="the mocks' Lockstep-Admin-Token")
+    ui_poll_interval_s: float = Field(default=0.25, gt=0, le=5, description="how often the live feed looks")
+
     # -- serving ----------------------------------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = Field(default=8100, ge=1, le=65535)

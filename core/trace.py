@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, Text, insert, select
+from sqlalchemy import Column, Engine, Index, Integer, MetaData, String, Table, Text, func, insert, select
 
 from core.crosswalk.db import UtcDateTime
 
@@ -206,6 +206,20 @@ class TraceLog:
 
     def for_flow(self, flow_id: str) -> list[TraceStep]:
         return self._read(self._t.c.flow_id == flow_id)
+
+    def since(self, seq: int, limit: int = 500) -> list[TraceStep]:
+        """Steps after `seq`, oldest first (a live feed's cursor: the last seq it has seen)."""
+        self.flush()
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(self._t).where(self._t.c.seq > seq).order_by(self._t.c.seq)
+                                .limit(limit)).mappings().all()
+        return [TraceStep(**row) for row in rows]
+
+    def last_seq(self) -> int:
+        """The seq of the newest step (0 when the log is empty)."""
+        self.flush()
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.max(self._t.c.seq))).scalar() or 0)
 
     def _read(self, where: Any) -> list[TraceStep]:
         self.flush()

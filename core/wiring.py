@@ -7,6 +7,7 @@ vendors (their URLs and credentials). The process installs its connections once 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,11 +85,33 @@ def endpoints_from_settings(settings: CoreSettings) -> dict[str, SystemEndpoint]
 
 
 _installed: Connections | None = None
+_endpoints: dict[str, SystemEndpoint] | None = None
+_loop_connections: dict[asyncio.AbstractEventLoop, Connections] = {}
 
 
-def install(connections: Connections | None) -> None:
-    global _installed
-    _installed = connections
+def install(connections: Connections | None, *, endpoints: dict[str, SystemEndpoint] | None = None) -> None:
+    """Install the process's connections (None: uninstall). With `endpoints`, callers on another event loop
+    than the flows' can get connections of their own (`connections_for_this_loop`)."""
+    global _installed, _endpoints
+    _installed, _endpoints = connections, endpoints
+    _loop_connections.clear()
+
+
+def connections_for_this_loop() -> Connections:
+    """Connections usable on the running event loop, for callers outside the flows (the API's reconcile).
+
+    The installed connections serve the flows, on DBOS's event loop; their client-side limiters hold asyncio
+    primitives that bind to the first loop that waits on them, so a request handler on uvicorn's loop must
+    not share them. With the endpoints known (`python -m core`), each other loop gets a set of its own, built
+    once; without them (in-process harnesses, one loop) the installed set is returned.
+    """
+    installed = connections()
+    if _endpoints is None:
+        return installed
+    loop = asyncio.get_running_loop()
+    if loop not in _loop_connections:
+        _loop_connections[loop] = build_connections(_endpoints)
+    return _loop_connections[loop]
 
 
 def connections() -> Connections:

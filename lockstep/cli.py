@@ -24,6 +24,19 @@ def _admin_token() -> str:
 def cmd_serve(args: argparse.Namespace) -> int:
     from lockstep.runner import serve_one
 
+    if args.system == CORE_NAME:
+        from lockstep.services import serve_core
+
+        return serve_core(host=args.host if args.host_given else None, port=args.port or None,
+                          subscribe=args.subscribe)
+    if args.system == "locust":
+        from lockstep.services import serve_locust
+
+        return serve_locust(args.locust_args)
+    if args.locust_args:
+        print(f"unrecognized arguments: {' '.join(args.locust_args)}", file=sys.stderr)
+        return 2
+
     entry = SYSTEMS[args.system]
     token = _admin_token()
     port = args.port or entry.port
@@ -52,7 +65,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                            mock_ports={n: e.port + args.port_offset for n, e in SYSTEMS.items()},
                            data_dir=args.state_dir / CORE_NAME if args.state_dir else None)
     return up(entries, tls_dir=args.tls_dir, host=args.host, admin_token=token, demo=args.demo,
-              state_files=state_files, seed=args.seed, core=core)
+              state_files=state_files, seed=args.seed, core=core, pace=args.pace)
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -81,13 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lockstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="serve one mock system on a port")
-    serve.add_argument("system", choices=sorted(SYSTEMS))
-    serve.add_argument("--host", default="127.0.0.1")
+    serve = sub.add_parser("serve", help="serve one mock system on a port (or the core, or locust: what each "
+                                         "docker-compose service runs)")
+    serve.add_argument("system", choices=[*sorted(SYSTEMS), CORE_NAME, "locust"])
+    serve.add_argument("--host", default=None, help="bind address (default 127.0.0.1; the core: LOCKSTEP_CORE_HOST)")
     serve.add_argument("--port", type=int, default=0, help="default: the system's standard port")
     serve.add_argument("--state-file", type=Path, default=None, help="load at start, save at stop")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--demo", action="store_true", help="seed a demo tenant")
+    serve.add_argument("--subscribe", metavar="URL", default=None,
+                       help="core: once up, subscribe URL/webhooks/<system> on each system (URL: the core as the "
+                            "mocks reach it)")
     serve.set_defaults(func=cmd_serve)
 
     up = sub.add_parser("up", help="start the sandbox: every mock on its standard port, the core on 8100")
@@ -103,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="serve the CRM over https with a local CA kept in DIR (for simple-salesforce)")
     up.add_argument("--port-offset", type=int, default=0,
                     help="add N to every standard port, the core's too (run two sandboxes)")
+    up.add_argument("--pace", type=float, default=2.5,
+                    help="seconds between the demo story's beats, to watch them on the dashboard (0: no pause)")
     up.set_defaults(func=cmd_up)
 
     from lockstep.scenario.cli import add_parser as add_run_parser
@@ -130,7 +149,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    # `lockstep serve locust ...` passes everything after "locust" to Locust.
+    raw = list(sys.argv[1:] if argv is None else argv)
+    locust_args: list[str] = []
+    if raw[:2] == ["serve", "locust"]:
+        raw, locust_args = raw[:2], raw[2:]
+    args = build_parser().parse_args(raw)
+    if getattr(args, "system", None) is not None:
+        args.locust_args = locust_args
+        args.host_given = args.host is not None
+        args.host = args.host or "127.0.0.1"
     return int(args.func(args) or 0)
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from lockstep.demo import DEMO_TENANTS, play_core_demo, play_crm_demo, play_demo, seed_demo
+from lockstep.demo import DEMO_TENANTS, play_crm_demo, play_demo, seed_demo
+from lockstep.story import StoryError, play_story
 from lockstep.systems import SYSTEMS, SystemEntry
 from mocks.crm.tls import tls_files
 from mocks.kernel.app import create_mock_app
@@ -114,27 +115,7 @@ class CoreServer:
 
     def subscribe(self, urls: dict[str, str], admin_token: str, verify: str | bool = True) -> list[str]:
         """Make sure each running mock has its demo tenant, with a webhook endpoint pointing at the core."""
-        from core import flows
-        from core.intake.router import subscribed_events
-
-        flows.load_all()
-        done = []
-        tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
-        with httpx.Client(timeout=30, verify=tls, headers={"Lockstep-Admin-Token": admin_token}) as client:
-            for system, base in urls.items():
-                key = DEMO_TENANTS[system]
-                made = client.post(f"{base}/_sandbox/tenants", json={"key": key})
-                if made.status_code != 409:
-                    made.raise_for_status()
-                hook = f"{self.url}/webhooks/{system}"
-                endpoints = client.get(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints").raise_for_status()
-                if not any(e["url"] == hook for e in endpoints.json()):
-                    client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
-                        "url": hook, "secret": self.settings.webhook_secrets(system)[0],
-                        "events": subscribed_events(system),
-                        "max_in_flight": webhook_in_flight()}).raise_for_status()
-                done.append(system)
-        return done
+        return subscribe_core(self.url, urls, admin_token, settings=self.settings, verify=verify)
 
     def stop(self) -> None:
         try:
@@ -150,9 +131,36 @@ class CoreServer:
                 shutil.rmtree(self._tmp, ignore_errors=True)
 
 
+def subscribe_core(core_url: str, urls: dict[str, str], admin_token: str, *, settings: Any,
+                   tenants: dict[str, str] | None = None, verify: str | bool = True) -> list[str]:
+    """Make sure each mock in `urls` has the tenant (default: its demo tenant), with a webhook endpoint
+    `core_url/webhooks/<system>` (the core as the mock reaches it) for the event types the core's flows use."""
+    from core import flows
+    from core.intake.router import subscribed_events
+
+    flows.load_all()
+    done = []
+    tls = ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+    with httpx.Client(timeout=30, verify=tls, headers={"Lockstep-Admin-Token": admin_token}) as client:
+        for system, base in urls.items():
+            key = (tenants or DEMO_TENANTS)[system]
+            made = client.post(f"{base}/_sandbox/tenants", json={"key": key})
+            if made.status_code != 409:
+                made.raise_for_status()
+            hook = f"{core_url}/webhooks/{system}"
+            endpoints = client.get(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints").raise_for_status()
+            if not any(e["url"] == hook for e in endpoints.json()):
+                client.post(f"{base}/_sandbox/tenants/{key}/webhooks/endpoints", json={
+                    "url": hook, "secret": settings.webhook_secrets(system)[0],
+                    "events": subscribed_events(system),
+                    "max_in_flight": webhook_in_flight()}).raise_for_status()
+            done.append(system)
+    return done
+
+
 def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
        state_files: dict[str, Path] | None = None, seed: int = 0, tls_dir: Path | None = None,
-       core: CoreOptions | None = None) -> int:
+       core: CoreOptions | None = None, pace: float = 0.0) -> int:
     servers: list[tuple[SystemEntry, ServerThread]] = []
     ca_bundle: str | None = None
     core_server: CoreServer | None = None
@@ -169,6 +177,8 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
         if core is not None:
             if tls_dir is not None and ca_bundle is None:
                 ca_bundle = tls_files(tls_dir)[2]
+            # The dashboard's sandbox console reaches the mocks' control APIs with the same admin token.
+            core = replace(core, settings={"sandbox_admin_token": admin_token, **core.settings})
             core_server = CoreServer(core, host=host, ca_bundle=ca_bundle).start()
     except (OSError, RuntimeError, TimeoutError) as exc:
         print(f"could not start the sandbox: {exc} (is another `lockstep up` running?)")
@@ -177,7 +187,7 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
         return 1
 
     try:
-        _announce_and_play(servers, core_server, admin_token=admin_token, demo=demo, ca_bundle=ca_bundle)
+        _announce_and_play(servers, core_server, admin_token=admin_token, demo=demo, ca_bundle=ca_bundle, pace=pace)
         stop = threading.Event()
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -197,7 +207,7 @@ def up(entries: list[SystemEntry], *, host: str, admin_token: str, demo: bool,
 
 
 def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_server: CoreServer | None, *,
-                       admin_token: str, demo: bool, ca_bundle: str | None) -> None:
+                       admin_token: str, demo: bool, ca_bundle: str | None, pace: float = 0.0) -> None:
     print("\nLockstep sandbox is up:")
     for entry, server in servers:
         print(f"  {entry.name:<8} {server.url:<26} credential: {entry.credential_hint}")
@@ -206,6 +216,7 @@ def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_ser
         url = core_server.url
         print(f"  {'core':<8} {url:<26} backend: {core_server.settings.backend}")
         print(f"  {'':<8} docs {url}/docs   flows {url}/flows   dlq {url}/dlq")
+        print(f"\n  dashboard: {url}/ui")
     print(f"\n  admin token (Lockstep-Admin-Token header): {admin_token}")
     if ca_bundle:
         print(f"  CRM serves https; trust its local CA: REQUESTS_CA_BUNDLE={ca_bundle}")
@@ -222,13 +233,16 @@ def _announce_and_play(servers: list[tuple[SystemEntry, ServerThread]], core_ser
             if subscribed:
                 print(f"  the core is subscribed to the webhooks of: {', '.join(subscribed)} "
                       f"(tenants {', '.join(DEMO_TENANTS[s] for s in subscribed)})")
-        if demo:
+        if demo and core_server is not None and set(SYSTEMS) <= urls.keys():
+            # The story through the core (lockstep/story.py), paced for the dashboard.
+            play_story({**urls, "core": core_server.url}, admin_token, pace=pace, verify=ca_bundle or True)
+        elif demo:  # mocks only: their own stories
             play_demo(urls, admin_token)
             play_crm_demo(urls, admin_token, verify=ca_bundle or True)
-            if core_server is not None:
-                play_core_demo({**urls, "core": core_server.url}, admin_token, verify=ca_bundle or True)
     except httpx.HTTPError as exc:
         # Keep the sandbox up so the failure can be inspected through the journal.
         detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else ""
         print(f"\nthe demo story stopped: {exc} {detail}")
+    except StoryError as exc:
+        print(f"\nthe demo story stopped: {exc}")
     print("\nPress Ctrl-C to stop.", flush=True)
