@@ -50,7 +50,7 @@ from core.connectors.billing import SubscriptionItemInput
 from core.connectors.erp import eid
 from core.connectors.errors import NotFoundError, SchemaDriftError, VendorError
 from core.connectors.mapping.cs import CompanyInput
-from core.connectors.mapping.erp import CustomerInput, LineInput
+from core.connectors.mapping.erp import CustomerInput, ErpSalesOrder, LineInput
 from core.flows._common import (
     LIVE_SUBSCRIPTION_STATUSES,
     STEP_RETRY,
@@ -173,6 +173,10 @@ async def _ensure_order(key: str, customer_id: str, opp: dict[str, Any]) -> dict
                          description=opp["name"][:999])],
         tran_date=date.fromisoformat(opp["close_date"]), memo=f"Closed won: {opp['name']}"[:999],
         other_ref_num=opp["opportunity_id"][:45])
+    return _order_view(order)
+
+
+def _order_view(order: ErpSalesOrder) -> dict[str, Any]:
     return {"id": order.id, "tran_id": order.tran_id, "total": str(order.total), "currency": order.currency}
 
 
@@ -204,8 +208,12 @@ async def billing_subscription(bk: str, attempt_id: str, account_id: str, custom
                                order_key: str, erp_customer_id: str, opp: dict[str, Any]) -> dict[str, Any]:
     billing = connections().billing
     await billing_preflight(billing)
-    # A compensated earlier attempt deleted the order: re-create it under the same externalId (no-op otherwise).
-    order = await _ensure_order(order_key, erp_customer_id, opp)
+    # A compensated earlier attempt deleted the order: re-create it under the same externalId. Read first, so
+    # the usual case (the order is there) is one GET, not a refused create (a 400 in every flow's trace).
+    try:
+        order = _order_view(await connections().erp.get_sales_order(eid(order_key)))
+    except NotFoundError:
+        order = await _ensure_order(order_key, erp_customer_id, opp)
     for row in await billing_list_subscriptions(billing, customer_id):
         if (row.get("metadata") or {}).get("lockstep_flow") == bk and row.get("status") in LIVE_SUBSCRIPTION_STATUSES:
             sub = await billing.get_subscription(str(row["id"]))
