@@ -1,0 +1,105 @@
+"""Provider states, implemented the way a tester would set a vendor sandbox up: through the mock's control
+API (`/_sandbox/...`: reset, API version, seed, user actions), over HTTP, never by reaching into its state.
+
+Each handler returns the values the pact's provider-state expressions need (`${customerId}` ...): the ids
+the mock generated for what was seeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from contracts.pactkit import TOKENS
+
+__all__ = ["HANDLERS", "StateError", "setup"]
+
+Json = dict[str, Any]
+Handler = Callable[[httpx.Client, Json], Json]
+
+
+class StateError(RuntimeError):
+    pass
+
+
+def _ok(response: httpx.Response, what: str) -> Json:
+    if response.status_code >= 400:
+        raise StateError(f"{what}: {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def _tenant(system: str) -> str:
+    return f"/_sandbox/tenants/{TOKENS[system]}"
+
+
+def _seed(client: httpx.Client, system: str, body: Json) -> Json:
+    return _ok(client.post(f"{_tenant(system)}/seed", json=body), f"seeding {system}")
+
+
+# ---- ERP -------------------------------------------------------------------------------------------------
+
+def _erp_customer(p: Json) -> Json:
+    return {"companyName": p.get("companyName", "Acme Corp"), "externalId": p["externalId"] if "externalId" in p
+            else p["customer"], "subsidiary": {"id": "1"}}
+
+
+def _erp_order(p: Json) -> Json:
+    return {"entity": {"externalId": p["customer"]}, "externalId": p.get("salesOrder", p.get("externalId")),
+            "tranDate": "2026-01-01",
+            "item": {"items": [{"item": {"externalId": p.get("item", "ITEM-SEAT")}, "quantity": p.get("quantity", 1)}]}}
+
+
+def erp_customer(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "erp", {"customers": 0, "records": {"customer": [_erp_customer(p)]}})
+    customer_id = out["created"]["customer"][0]
+    if p.get("creditHold") not in (None, "AUTO"):
+        _ok(client.post(f"{_tenant('erp')}/actions", json={"action": "place_credit_hold",
+                                                            "customer": customer_id}), "credit hold")
+    return {"customerId": customer_id}
+
+
+def erp_sales_order(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "erp", {"customers": 0, "records": {"customer": [_erp_customer({"externalId": p["customer"]})],
+                                                            "salesOrder": [_erp_order(p)]}})
+    return {"customerId": out["created"]["customer"][0], "salesOrderId": out["created"]["salesOrder"][0]}
+
+
+def erp_invoice(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "erp", {"customers": 0, "records": {
+        "customer": [_erp_customer({"externalId": p["customer"]})],
+        "salesOrder": [_erp_order({**p, "externalId": p["salesOrder"]})],
+        "invoice": [{"entity": {"externalId": p["customer"]}, "createdFrom": {"externalId": p["salesOrder"]},
+                     "externalId": p["externalId"], "tranDate": "2026-01-01", "dueDate": "2026-01-31"}]}})
+    return {"customerId": out["created"]["customer"][0], "invoiceId": out["created"]["invoice"][0]}
+
+
+def erp_nothing(client: httpx.Client, p: Json) -> Json:
+    _seed(client, "erp", {"customers": 0})
+    return {}
+
+
+HANDLERS: dict[str, dict[str, Handler]] = {
+    "erp": {
+        "an ERP customer exists": erp_customer,
+        "an ERP sales order exists": erp_sales_order,
+        "an ERP invoice exists": erp_invoice,
+        "no ERP invoice exists": erp_nothing,
+    },
+}
+
+
+def setup(client: httpx.Client, system: str, version: str, state: str, params: Json | None) -> Json:
+    """A clean tenant on `version`, then the state. Unknown states are errors, not silent passes."""
+    handler = HANDLERS.get(system, {}).get(state)
+    if handler is None:
+        raise StateError(f"{system}: no provider state {state!r}; known: {sorted(HANDLERS.get(system, {}))}")
+    tenant = _tenant(system)
+    # The tenant appears on first use; make sure it exists before configuring it.
+    existing = _ok(client.get("/_sandbox/tenants"), "listing tenants")
+    if not any(t["key"] == TOKENS[system] for t in existing):
+        _ok(client.post("/_sandbox/tenants", json={"key": TOKENS[system], "api_version": version}), "tenant")
+    _ok(client.post(f"{tenant}/reset"), "reset")
+    _ok(client.put(f"{tenant}/version", json={"api_version": version}), "version")
+    return handler(client, params or {})
