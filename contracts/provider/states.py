@@ -80,7 +80,40 @@ def erp_nothing(client: httpx.Client, p: Json) -> Json:
     return {}
 
 
+# ---- CS --------------------------------------------------------------------------------------------------
+
+def _cs_company(client: httpx.Client, p: Json, plan: str | None = None) -> str:
+    record = {"Name": p.get("name", "Acme Corp"), "ExternalId": p["externalId"], "ARR": 120000, "MRR": 10000,
+              "RenewalDate": "2026-12-31", "CSM": "csm.alex@example.com", "Stage": "Onboarding",
+              "measures": dict.fromkeys(("Product Adoption", "Support", "Engagement", "NPS", "Relationship"), 80),
+              "plan": plan}
+    out = _seed(client, "cs", {"companies": 0, "records": [record]})
+    return out["records"][0]["Gsid"]
+
+
+def cs_company(client: httpx.Client, p: Json) -> Json:
+    return {"companyId": _cs_company(client, p)}
+
+
+def cs_company_with_cta(client: httpx.Client, p: Json) -> Json:
+    company_id = _cs_company(client, p)
+    # Opening a CTA is something a CSM does through the API (no sandbox action needed).
+    answer = _ok(client.post("/v2/cockpit/cta", headers={"accesskey": TOKENS["cs"]}, json={"requests": [{
+        "Name": "Payment risk", "CompanyId": company_id, "TypeName": "Risk", "PriorityName": "High",
+        "DueDate": "2026-01-08", "Comments": f"overdue {p.get('marker', '[lockstep:risk-1]')}"}]}), "opening a CTA")
+    return {"companyId": company_id, "ctaId": answer["data"]["records"][0]["Gsid"]}
+
+
+def cs_company_with_plan(client: httpx.Client, p: Json) -> Json:
+    return {"companyId": _cs_company(client, p, plan=p.get("template", "Standard Onboarding"))}
+
+
 HANDLERS: dict[str, dict[str, Handler]] = {
+    "cs": {
+        "a CS company exists": cs_company,
+        "a CS company with an open CTA exists": cs_company_with_cta,
+        "a CS company with an active onboarding plan exists": cs_company_with_plan,
+    },
     "erp": {
         "an ERP customer exists": erp_customer,
         "an ERP sales order exists": erp_sales_order,
