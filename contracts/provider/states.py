@@ -108,7 +108,38 @@ def cs_company_with_plan(client: httpx.Client, p: Json) -> Json:
     return {"companyId": _cs_company(client, p, plan=p.get("template", "Standard Onboarding"))}
 
 
+# ---- CRM -------------------------------------------------------------------------------------------------
+
+def _crm_account(p: Json) -> Json:
+    return {"@ref": "account", "Name": p.get("name", "Acme Corp"), "External_Id__c": p.get("externalId", p.get("account")),
+            "Industry": "Technology", "Website": "https://acme.example", "BillingCountry": "United States",
+            "Health_Score__c": 80, "Renewal_Date__c": "2026-12-31", "AR_Balance__c": 1200.5}
+
+
+def crm_account(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "crm", {"demo": False, "records": {"Account": [_crm_account(p)]}})
+    return {"accountId": out["created"]["Account"][0]}
+
+
+def crm_opportunity(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "crm", {"demo": False, "records": {
+        "Account": [_crm_account(p)],
+        "Opportunity": [{"AccountId": "@account", "Name": "Acme Corp - New Business", "StageName": p["stage"],
+                         "Amount": 120000, "CloseDate": "2026-03-31", "Probability": 50}]}})
+    return {"accountId": out["created"]["Account"][0], "opportunityId": out["created"]["Opportunity"][0]}
+
+
+def crm_nothing(client: httpx.Client, p: Json) -> Json:
+    _seed(client, "crm", {"demo": False})
+    return {}
+
+
 HANDLERS: dict[str, dict[str, Handler]] = {
+    "crm": {
+        "a CRM account exists": crm_account,
+        "a CRM opportunity in negotiation exists": crm_opportunity,
+        "no CRM account exists": crm_nothing,
+    },
     "cs": {
         "a CS company exists": cs_company,
         "a CS company with an open CTA exists": cs_company_with_cta,
