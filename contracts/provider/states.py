@@ -134,7 +134,39 @@ def crm_nothing(client: httpx.Client, p: Json) -> Json:
     return {}
 
 
+# ---- billing ---------------------------------------------------------------------------------------------
+
+def _stripe_get(client: httpx.Client, path: str) -> Json:
+    return _ok(client.get(path, headers={"Authorization": f"Bearer {TOKENS['billing']}"}), f"GET {path}")
+
+
+def billing_catalog(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "billing", {"customers": 0})
+    return {"priceId": out["prices"][p.get("lookupKey", "growth_monthly")]}
+
+
+def billing_customer(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "billing", {"customers": 1, "subscriptions": False})
+    customer_id = out["customers"][0]
+    customer = _stripe_get(client, f"/v1/customers/{customer_id}")
+    return {"customerId": customer_id, "paymentMethodId": customer["invoice_settings"]["default_payment_method"],
+            "priceId": out["prices"]["growth_monthly"]}
+
+
+def billing_subscription(client: httpx.Client, p: Json) -> Json:
+    out = _seed(client, "billing", {"customers": 1, "subscriptions": True})
+    sub = _stripe_get(client, f"/v1/subscriptions/{out['subscriptions'][0]}")
+    item = sub["items"]["data"][0]
+    return {"customerId": out["customers"][0], "subscriptionId": sub["id"], "itemId": item["id"],
+            "priceId": item["price"]["id"], "invoiceId": sub["latest_invoice"]}
+
+
 HANDLERS: dict[str, dict[str, Handler]] = {
+    "billing": {
+        "billing has a price catalog": billing_catalog,
+        "a billing customer with a default card exists": billing_customer,
+        "a billing customer with an active subscription exists": billing_subscription,
+    },
     "crm": {
         "a CRM account exists": crm_account,
         "a CRM opportunity in negotiation exists": crm_opportunity,
