@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-pg test-all lint demo up bench clean
+.PHONY: install test test-pg test-all lint demo up bench clean pacts contracts fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/lockstep up
+
+# Consumer pacts: the real connectors against Pact's mock server -> contracts/pacts/ (commit the result).
+pacts: $(STAMP)
+	$(BIN)/python -m contracts.build
+
+# Every pact verified against every mock version, OpenAPI drift, matrix + JUnit XML in reports/.
+contracts: $(STAMP)
+	$(BIN)/lockstep contracts verify --junit reports/contracts.xml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -9,6 +9,7 @@ version are merged into one pact file (`write_file(overwrite=False)`).
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -83,9 +84,8 @@ def record_http(system: str, cases: list[Case], make_client: Callable[[str, str]
         if target.parent.exists():
             shutil.rmtree(target.parent)
         target.parent.mkdir(parents=True)
-        total = 0
         for case in cases:
-            pact = run_case(system, version, case, make_client, out_dir)
-            total += sum(1 for _ in pact.interactions())
-        counts[version] = total
+            run_case(system, version, case, make_client, out_dir)
+        # Cases share some interactions (a read-back); the merged file holds each once.
+        counts[version] = len(json.loads(target.read_text())["interactions"])
     return counts
