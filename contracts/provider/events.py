@@ -20,7 +20,7 @@ import httpx
 from fastapi import FastAPI, Request
 
 from contracts.pactkit import TOKENS, event_provider_name
-from contracts.provider.verify import Failure, serve_mock
+from contracts.provider.verify import Failure, _failures, run_verifier, serve_mock
 from core.intake import signatures
 from mocks.kernel.serving import ServerThread
 
@@ -223,11 +223,5 @@ def verify_events(system: str, pact_file: Path, *, mutate: Any = None) -> EventV
     verifier = (Verifier(event_provider_name(system), host="127.0.0.1").message_handler(messages)
                 .add_source(pact_file).set_coloured_output(enabled=False)
                 .state_handler(lambda state, action, parameters: None))
-    try:
-        verifier.verify()
-    except RuntimeError:
-        pass  # failures are in the results
-    from contracts.provider.verify import _failures
-
-    failures += _failures(verifier.results, [])
+    failures += _failures(run_verifier(verifier), [])
     return EventVerification(system, len(descriptions), failures, time.perf_counter() - started)

@@ -10,10 +10,14 @@ API and returning the generated ids for the pact's `${...}` expressions.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,33 @@ from lockstep.systems import SYSTEMS
 from mocks.kernel.app import create_mock_app
 from mocks.kernel.serving import ServerThread
 
-__all__ = ["Failure", "Verification", "serve_mock", "verify_http"]
+__all__ = ["Failure", "Verification", "quiet_fds", "run_verifier", "serve_mock", "verify_http"]
+
+
+@contextlib.contextmanager
+def quiet_fds() -> Iterator[None]:
+    """The FFI verifier prints its report to the process's stdout (and pact's helper servers log to stderr);
+    the same report is read back with `Verifier.output()`, so silence the file descriptors meanwhile."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def run_verifier(verifier: Verifier) -> dict[str, Any]:
+    """Runs the verification quietly; returns the FFI's JSON results (failures included, never raised)."""
+    with quiet_fds(), contextlib.suppress(RuntimeError):
+        verifier.verify()
+    return verifier.results
 
 
 @dataclass(frozen=True)
@@ -106,11 +136,7 @@ def verify_http(system: str, pact_file: Path, *, mock_version: str, mutate: Any 
                     .state_handler(f"{state_server.url}/_pact/state", body=True)
                     .set_request_timeout(30_000)
                     .set_coloured_output(enabled=False))
-        try:
-            verifier.verify()
-        except RuntimeError:
-            pass  # the failures are in the results below
-        results = verifier.results
+        results = run_verifier(verifier)
         output = verifier.output(strip_ansi=True)
     outcome = Verification(system, pact_version, mock_version, len(interactions),
                            failures=_failures(results, errors), seconds=time.perf_counter() - started, output=output)
