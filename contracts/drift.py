@@ -163,7 +163,8 @@ def _compare_schema(a: _Schemas, b: _Schemas, old: Any, new: Any, *, request: bo
                 out.append(Change("response-property-added", False, op, where, f"{prefix}{name} was added"))
         for name in sorted(set(old_props) & set(new_props)):
             if request and name in new_req and name not in old_req:
-                out.append(Change("request-property-became-required", True, op, where, f"{prefix}{name} is now required"))
+                out.append(Change("request-property-became-required", True, op, where,
+                                  f"{prefix}{name} is now required"))
             if not request and name in old_req and name not in new_req:
                 out.append(Change("response-property-became-optional", True, op, where,
                                   f"{prefix}{name} is no longer always present"))

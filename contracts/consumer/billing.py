@@ -197,7 +197,8 @@ async def drive_attach_payment_method(client: BillingClient, version: str) -> No
 def declare_create_subscription(pact: Pact, version: str) -> None:
     _post(pact, "a new subscription", _customer_state(), "/v1/subscriptions", "subscription.create",
           {"customer": _state_id("cus", CUSTOMER_ID, "customerId"),
-           "items[0][price]": _state_id("price", PRICE_ID, "priceId"), "items[0][quantity]": match.regex("1", regex=r"^\d+$"),
+           "items[0][price]": _state_id("price", PRICE_ID, "priceId"),
+           "items[0][quantity]": match.regex("1", regex=r"^\d+$"),
            "metadata[lockstep_order]": match.str("order-0001")}, version, subscription(version))
 
 
@@ -222,7 +223,8 @@ def declare_update_subscription(pact: Pact, version: str) -> None:
     _post(pact, "a change of a subscription item's quantity", _subscription_state(),
           _path("subscriptions", "sub", SUB_ID, "subscriptionId"), "subscription.update",
           {"proration_behavior": match.regex("create_prorations", regex="^(create_prorations|none|always_invoice)$"),
-           "items[0][id]": _state_id("si", ITEM_ID, "itemId"), "items[0][price]": _state_id("price", PRICE_ID, "priceId"),
+           "items[0][id]": _state_id("si", ITEM_ID, "itemId"),
+           "items[0][price]": _state_id("price", PRICE_ID, "priceId"),
            "items[0][quantity]": match.regex("3", regex=r"^\d+$")}, version, subscription(version, quantity=3))
 
 

@@ -79,7 +79,8 @@ def _get(pact: Pact, desc: str, state: tuple[str, dict[str, Any]], path: Any, bo
 
 def _account_path(version: str) -> Any:
     return from_state(f"{_prefix(version)}/sobjects/Account/{ACCOUNT_ID}",
-                      _prefix(version) + "/sobjects/Account/${accountId}", r"^/services/data/v[\d.]+/sobjects/Account/\w+$")
+                      _prefix(version) + "/sobjects/Account/${accountId}",
+                      r"^/services/data/v[\d.]+/sobjects/Account/\w+$")
 
 
 def declare_get_account(pact: Pact, version: str) -> None:

@@ -120,12 +120,14 @@ def _write_result() -> dict[str, Any]:
                                                    "action": match.regex("updated", regex="^(inserted|updated)$")})})
 
 
-INPUT = CompanyInput(name="Acme Corp", arr=Money.from_major("120000", "USD"), stage="Onboarding", csm="csm.alex@example.com")
+INPUT = CompanyInput(name="Acme Corp", arr=Money.from_major("120000", "USD"), stage="Onboarding",
+                     csm="csm.alex@example.com")
 
 
 def declare_upsert(pact: Pact, version: str) -> None:
     _request(pact, "an upsert of a company by external id", _company_state(), "POST", "/v1/data/objects/Company",
-             _company_input(version), {"keys": "ExternalId"}).with_body(_write_result(), content_type="application/json")
+             _company_input(version), {"keys": "ExternalId"}).with_body(_write_result(),
+                                                                        content_type="application/json")
 
 
 async def drive_upsert(client: CsClient, version: str) -> None:
@@ -135,7 +137,8 @@ async def drive_upsert(client: CsClient, version: str) -> None:
 
 def declare_update(pact: Pact, version: str) -> None:
     _request(pact, "an update of a company by external id", _company_state(), "PUT", "/v1/data/objects/Company",
-             _company_input(version), {"keys": "ExternalId"}).with_body(_write_result(), content_type="application/json")
+             _company_input(version), {"keys": "ExternalId"}).with_body(_write_result(),
+                                                                        content_type="application/json")
 
 
 async def drive_update(client: CsClient, version: str) -> None:
@@ -204,7 +207,8 @@ async def drive_create_cta(client: CsClient, version: str) -> None:
 
 
 def declare_close_cta(pact: Pact, version: str) -> None:
-    path = from_state(f"/v2/cockpit/cta/{CTA_ID}/close", "/v2/cockpit/cta/${ctaId}/close", r"^/v2/cockpit/cta/\w+/close$")
+    path = from_state(f"/v2/cockpit/cta/{CTA_ID}/close", "/v2/cockpit/cta/${ctaId}/close",
+                      r"^/v2/cockpit/cta/\w+/close$")
     _request(pact, "closing a CTA", _cta_state(), "POST", path, {"StatusName": match.str("Closed Success")}).with_body(
         _envelope(cta("Closed Success", closed=True)), content_type="application/json")
 

@@ -55,7 +55,7 @@ def run_case(system: str, version: str, case: Case, make_client: Callable[[str, 
     pact = new_pact(system)
     case.declare(pact, version)
     try:
-        with pact.serve(raises=False) as server:
+        with pact.serve(raises=False, verbose=False) as server:
             error: BaseException | None = None
             try:
                 asyncio.run(_drive(make_client, str(server.url), version, case))

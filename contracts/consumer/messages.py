@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pact import Pact, match
+from pact.error import PactVerificationError
 
 from contracts.pactkit import CONSUMER, event_pact_path, event_provider_name
 from core.flows import load_all
@@ -189,7 +190,10 @@ def record_messages(out_dir: Path) -> dict[str, int]:
         pact = _declare(system, cases)
         for case in cases:
             # Verified one at a time so each body meets the case that states what the core makes of it.
-            _declare(system, [case]).verify(lambda body, _meta, case=case: handle(case, body or b""), "Async")
+            try:
+                _declare(system, [case]).verify(lambda body, _meta, case=case: handle(case, body or b""), "Async")
+            except PactVerificationError as exc:
+                raise AssertionError("; ".join(str(e) for e in exc.errors)) from exc
         pact.write_file(target.parent, overwrite=True)
         counts[system] = len(cases)
     return counts

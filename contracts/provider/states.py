@@ -111,7 +111,8 @@ def cs_company_with_plan(client: httpx.Client, p: Json) -> Json:
 # ---- CRM -------------------------------------------------------------------------------------------------
 
 def _crm_account(p: Json) -> Json:
-    return {"@ref": "account", "Name": p.get("name", "Acme Corp"), "External_Id__c": p.get("externalId", p.get("account")),
+    return {"@ref": "account", "Name": p.get("name", "Acme Corp"),
+            "External_Id__c": p.get("externalId", p.get("account")),
             "Industry": "Technology", "Website": "https://acme.example", "BillingCountry": "United States",
             "Health_Score__c": 80, "Renewal_Date__c": "2026-12-31", "AR_Balance__c": 1200.5}
 
