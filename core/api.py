@@ -146,7 +146,8 @@ def _routes(app: FastAPI) -> None:
                 "flows": {name: list(spec.triggers) for name, spec in sorted(flow_specs().items())},
                 "inbox": runtime.inbox.counts()}
 
-    @app.get("/flows", tags=["flows"], summary="List flows, newest first, by status and / or business key")
+    @app.get("/flows", tags=["flows"], summary="List flows, newest first, by status and / or business key",
+             responses={404: {"description": "no flow registered under that name"}})
     def list_flows(
         runtime: RuntimeDep,
         status: Annotated[FlowStatus | None, Query(description="DBOS workflow status")] = None,
@@ -166,7 +167,8 @@ def _routes(app: FastAPI) -> None:
         rows = [flow_summary(s) for s in found if business_key is None or _is_attempt_of(s.workflow_id, business_key)]
         return {"flows": rows, "count": len(rows)}
 
-    @app.get("/flows/{flow_id:path}", tags=["flows"], summary="One flow: status, DBOS steps, trace, DLQ entry")
+    @app.get("/flows/{flow_id:path}", tags=["flows"], summary="One flow: status, DBOS steps, trace, DLQ entry",
+             responses={404: {"description": "no such flow"}})
     def get_flow(runtime: RuntimeDep, flow_id: Annotated[str, PathParam(max_length=300)]) -> dict[str, Any]:
         status = DBOS.get_workflow_status(flow_id)
         if status is None or not status.name.startswith(WORKFLOW_PREFIX):
@@ -182,7 +184,8 @@ def _routes(app: FastAPI) -> None:
             "dlq": None if letter is None else letter.to_dict(),
         }
 
-    @app.get("/trace/{correlation_id}", tags=["trace"], summary="Ordered steps of one business transaction")
+    @app.get("/trace/{correlation_id}", tags=["trace"], summary="Ordered steps of one business transaction",
+             responses={404: {"description": "no steps for that correlation id"}})
     def get_trace(runtime: RuntimeDep, correlation_id: Annotated[str, PathParam(min_length=1, max_length=64)]
                   ) -> dict[str, Any]:
         steps = runtime.trace.for_correlation(correlation_id)
@@ -201,7 +204,8 @@ def _routes(app: FastAPI) -> None:
         entries = runtime.dlq.list(status=status, limit=limit, offset=offset)
         return {"entries": [e.to_dict() for e in entries], "count": len(entries)}
 
-    @app.get("/dlq/{dlq_id}", tags=["dlq"], summary="One parked flow")
+    @app.get("/dlq/{dlq_id}", tags=["dlq"], summary="One parked flow",
+             responses={404: {"description": "no such entry"}})
     def get_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
         return runtime.dlq.get(dlq_id).to_dict()
 
@@ -213,7 +217,8 @@ def _routes(app: FastAPI) -> None:
                                            app_version=runtime.settings.app_version)
         return {"entry": entry.to_dict(), "attempt_id": attempt_id}
 
-    @app.get("/crosswalk/{canonical_id}", tags=["crosswalk"], summary="Native ids, aliases and merge history")
+    @app.get("/crosswalk/{canonical_id}", tags=["crosswalk"], summary="Native ids, aliases and merge history",
+             responses={400: {"description": "not a canonical id"}, 404: {"description": "unknown canonical id"}})
     def get_crosswalk(runtime: RuntimeDep, canonical_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
         match = _CANONICAL_ID.match(canonical_id)
         if match is None or match.group(1) not in ENTITY_BY_PREFIX:
