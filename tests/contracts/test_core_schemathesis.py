@@ -35,10 +35,10 @@ from contracts.pactkit import SYSTEMS, TOKENS, VERSIONS
 from core import trace, wiring
 from core.api import create_core_app
 from core.connectors import ClientLimiter, Limits
-from core.wiring import SystemEndpoint, build_connections
-from lockstep.apps import mock_app
 from core.intake.router import register_flow
 from core.runtime import Runtime
+from core.wiring import SystemEndpoint, build_connections
+from lockstep.apps import mock_app
 from tests.core._runtime_kit import billing_body, launched_runtime, signed_headers, unique, wait_for
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
