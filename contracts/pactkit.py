@@ -9,15 +9,11 @@ version of a vendor API it has a mapping for::
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from pact import generate
 from pact.match.matcher import AbstractMatcher, GenericMatcher
-
-# Pact's FFI phones home unless told not to; set before anything loads it.
-os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
 
 __all__ = [
     "CONSUMER",
