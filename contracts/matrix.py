@@ -78,7 +78,7 @@ def run_all(systems: tuple[str, ...] = SYSTEMS, *, pact_dir: Path = PACT_DIR, co
         from contracts.openapi import check
 
         started = time.perf_counter()
-        problems = [p for p in check() if p.split(" ", 1)[0] in systems]
+        problems = check(systems=systems)
         rows.append(Row("openapi", "snapshots", "-", "-", sum(len(VERSIONS[s]) for s in systems), problems,
                         time.perf_counter() - started))
     return rows
