@@ -37,6 +37,8 @@ from core.trace import correlation_id_for
 __all__ = ["create_core_app"]
 
 FlowStatus = Literal["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]
+# Row ids are SQL BIGINT / SQLite INTEGER: a larger id is a 422, not an OverflowError (found by `make fuzz`).
+MAX_ROW_ID = 2**63 - 1
 _CANONICAL_ID = re.compile(r"^([a-z]{3})_[0-9A-HJKMNP-TV-Z]{26}$")
 _TAGS = [
     {"name": "health", "description": "liveness and what the runtime runs on"},
@@ -154,7 +156,7 @@ def _routes(app: FastAPI) -> None:
         business_key: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
         flow: Annotated[str | None, Query(min_length=1, max_length=128, description="registered flow name")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     ) -> dict[str, Any]:
         specs = flow_specs()
         if flow is not None and flow not in specs:
@@ -199,20 +201,20 @@ def _routes(app: FastAPI) -> None:
         runtime: RuntimeDep,
         status: Annotated[Literal["parked", "replaying", "resolved"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     ) -> dict[str, Any]:
         entries = runtime.dlq.list(status=status, limit=limit, offset=offset)
         return {"entries": [e.to_dict() for e in entries], "count": len(entries)}
 
     @app.get("/dlq/{dlq_id}", tags=["dlq"], summary="One parked flow",
              responses={404: {"description": "no such entry"}})
-    def get_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+    def get_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]) -> dict[str, Any]:
         return runtime.dlq.get(dlq_id).to_dict()
 
     @app.post("/dlq/{dlq_id}/replay", tags=["dlq"], status_code=202,
               summary="Replay a parked flow from the step that failed (a DBOS fork: new attempt id)",
               responses={404: {"description": "no such entry"}, 409: {"description": "not parked"}})
-    def replay_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+    def replay_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]) -> dict[str, Any]:
         entry, attempt_id = dlq_mod.replay(runtime.dlq, dlq_id, queue_name=runtime.settings.flow_queue,
                                            app_version=runtime.settings.app_version)
         return {"entry": entry.to_dict(), "attempt_id": attempt_id}
