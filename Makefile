@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 
 export PACT_DO_NOT_TRACK := true
 
-.PHONY: install test test-pg test-all lint demo up bench scenarios clean load test-compose
+.PHONY: install test test-pg test-all lint demo up bench scenarios clean load test-compose pacts contracts openapi fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,25 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(BIN)/lockstep up
+
+# Consumer pacts: the real connectors against Pact's mock server -> contracts/pacts/ (commit the result).
+pacts: $(STAMP)
+	$(BIN)/python -m contracts.build
+
+# Every pact verified against every mock version, OpenAPI drift, matrix + JUnit XML in reports/.
+contracts: $(STAMP)
+	$(BIN)/lockstep contracts verify --junit reports/contracts.xml
+
+# OpenAPI snapshots of every mock API version -> contracts/openapi/ (commit the result with a new version).
+openapi: $(STAMP)
+	$(BIN)/python -m contracts.openapi
+
+# Longer property-based runs: the core API (stateless + stateful links) with many more examples, and the
+# mocks' Schemathesis suites.
+fuzz: $(STAMP)
+	LOCKSTEP_FUZZ_EXAMPLES=200 $(BIN)/python -m pytest tests/contracts/test_core_schemathesis.py \
+		tests/billing/test_api_schemathesis.py tests/crm/test_schemathesis.py tests/erp/test_schemathesis.py \
+		tests/cs/test_schemathesis.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

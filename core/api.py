@@ -41,6 +41,8 @@ SystemName = Literal["crm", "erp", "billing", "cs"]
 __all__ = ["create_core_app"]
 
 FlowStatus = Literal["ENQUEUED", "PENDING", "SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"]
+# Row ids are SQL BIGINT / SQLite INTEGER: a larger id is a 422, not an OverflowError (found by `make fuzz`).
+MAX_ROW_ID = 2**63 - 1
 _CANONICAL_ID = re.compile(r"^([a-z]{3})_[0-9A-HJKMNP-TV-Z]{26}$")
 _TAGS = [
     {"name": "health", "description": "liveness and what the runtime runs on"},
@@ -161,14 +163,15 @@ def _routes(app: FastAPI) -> None:
                 "flows": {name: list(spec.triggers) for name, spec in sorted(flow_specs().items())},
                 "inbox": runtime.inbox.counts()}
 
-    @app.get("/flows", tags=["flows"], summary="List flows, newest first, by status and / or business key")
+    @app.get("/flows", tags=["flows"], summary="List flows, newest first, by status and / or business key",
+             responses={404: {"description": "no flow registered under that name"}})
     def list_flows(
         runtime: RuntimeDep,
         status: Annotated[FlowStatus | None, Query(description="DBOS workflow status")] = None,
         business_key: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
         flow: Annotated[str | None, Query(min_length=1, max_length=128, description="registered flow name")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     ) -> dict[str, Any]:
         specs = flow_specs()
         if flow is not None and flow not in specs:
@@ -181,7 +184,8 @@ def _routes(app: FastAPI) -> None:
         rows = [flow_summary(s) for s in found if business_key is None or _is_attempt_of(s.workflow_id, business_key)]
         return {"flows": rows, "count": len(rows)}
 
-    @app.get("/flows/{flow_id:path}", tags=["flows"], summary="One flow: status, DBOS steps, trace, DLQ entry")
+    @app.get("/flows/{flow_id:path}", tags=["flows"], summary="One flow: status, DBOS steps, trace, DLQ entry",
+             responses={404: {"description": "no such flow"}})
     def get_flow(runtime: RuntimeDep, flow_id: Annotated[str, PathParam(max_length=300)]) -> dict[str, Any]:
         status = DBOS.get_workflow_status(flow_id)
         if status is None or not status.name.startswith(WORKFLOW_PREFIX):
@@ -209,7 +213,8 @@ def _routes(app: FastAPI) -> None:
         rows = runtime.inbox.list(system=system, status=status, event_type=event_type, limit=limit, offset=offset)
         return {"events": [e.to_dict() for e in rows], "count": len(rows)}
 
-    @app.get("/events/{system}/{event_id}", tags=["intake"], summary="One received event (without its payload)")
+    @app.get("/events/{system}/{event_id}", tags=["intake"], summary="One received event (without its payload)",
+             responses={404: {"description": "no such event was received"}})
     def get_event(runtime: RuntimeDep, system: SystemName,
                   event_id: Annotated[str, PathParam(min_length=1, max_length=255)]) -> dict[str, Any]:
         entry = runtime.inbox.get(system, event_id)
@@ -217,7 +222,8 @@ def _routes(app: FastAPI) -> None:
             return error(404, "event_not_found", f"no {system} event {event_id!r} was received")
         return entry.to_dict()
 
-    @app.get("/trace/{correlation_id}", tags=["trace"], summary="Ordered steps of one business transaction")
+    @app.get("/trace/{correlation_id}", tags=["trace"], summary="Ordered steps of one business transaction",
+             responses={404: {"description": "no steps for that correlation id"}})
     def get_trace(runtime: RuntimeDep, correlation_id: Annotated[str, PathParam(min_length=1, max_length=64)]
                   ) -> dict[str, Any]:
         steps = runtime.trace.for_correlation(correlation_id)
@@ -231,24 +237,26 @@ def _routes(app: FastAPI) -> None:
         runtime: RuntimeDep,
         status: Annotated[Literal["parked", "replaying", "resolved"] | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     ) -> dict[str, Any]:
         entries = runtime.dlq.list(status=status, limit=limit, offset=offset)
         return {"entries": [e.to_dict() for e in entries], "count": len(entries)}
 
-    @app.get("/dlq/{dlq_id}", tags=["dlq"], summary="One parked flow")
-    def get_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+    @app.get("/dlq/{dlq_id}", tags=["dlq"], summary="One parked flow",
+             responses={404: {"description": "no such entry"}})
+    def get_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]) -> dict[str, Any]:
         return runtime.dlq.get(dlq_id).to_dict()
 
     @app.post("/dlq/{dlq_id}/replay", tags=["dlq"], status_code=202,
               summary="Replay a parked flow from the step that failed (a DBOS fork: new attempt id)",
               responses={404: {"description": "no such entry"}, 409: {"description": "not parked"}})
-    def replay_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1)]) -> dict[str, Any]:
+    def replay_dlq(runtime: RuntimeDep, dlq_id: Annotated[int, PathParam(ge=1, le=MAX_ROW_ID)]) -> dict[str, Any]:
         entry, attempt_id = dlq_mod.replay(runtime.dlq, dlq_id, queue_name=runtime.settings.flow_queue,
                                            app_version=runtime.settings.app_version)
         return {"entry": entry.to_dict(), "attempt_id": attempt_id}
 
-    @app.get("/crosswalk/{canonical_id}", tags=["crosswalk"], summary="Native ids, aliases and merge history")
+    @app.get("/crosswalk/{canonical_id}", tags=["crosswalk"], summary="Native ids, aliases and merge history",
+             responses={400: {"description": "not a canonical id"}, 404: {"description": "unknown canonical id"}})
     def get_crosswalk(runtime: RuntimeDep, canonical_id: Annotated[str, PathParam(max_length=64)]) -> dict[str, Any]:
         match = _CANONICAL_ID.match(canonical_id)
         if match is None or match.group(1) not in ENTITY_BY_PREFIX:

@@ -90,6 +90,39 @@ def cmd_load(args: argparse.Namespace) -> int:
         return 130
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from contracts.drift import classify, render
+    from contracts.openapi import load
+
+    try:
+        old, new = load(args.system, args.from_version), load(args.system, args.to_version)
+    except FileNotFoundError as exc:
+        print(f"lockstep drift: {exc}", file=sys.stderr)
+        return 2
+    changes = classify(old, new)
+    print(render(changes, args.format, title=f"{args.system}: API {args.from_version} -> {args.to_version}"))
+    return 1 if args.fail_on_breaking and any(c.breaking for c in changes) else 0
+
+
+def cmd_contracts_verify(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PACT_DO_NOT_TRACK", "true")
+    from contracts.matrix import junit_xml, render_matrix, run_all
+
+    unknown = [s for s in args.systems or [] if s not in SYSTEMS]
+    if unknown:
+        print(f"lockstep contracts verify: unknown system(s) {', '.join(unknown)}; known: {', '.join(SYSTEMS)}",
+              file=sys.stderr)
+        return 2
+    systems = tuple(args.systems or SYSTEMS)
+    rows = run_all(systems, consumer=not args.skip_consumer)
+    print(render_matrix(rows))
+    if args.junit is not None:
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_text(junit_xml(rows))
+        print(f"JUnit XML: {args.junit}")
+    return 1 if any(r.gating and not r.ok for r in rows) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lockstep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--check", type=Path, default=None, metavar="SUMMARY",
                       help="hold an earlier run's summary.json to --thresholds; runs nothing")
     load.set_defaults(func=cmd_load)
+
+    drift = sub.add_parser("drift", help="classify the changes between two API versions of a system (OpenAPI "
+                                         "snapshots in contracts/openapi/) as breaking or not")
+    drift.add_argument("system", choices=sorted(SYSTEMS))
+    drift.add_argument("--from", dest="from_version", required=True, metavar="VERSION")
+    drift.add_argument("--to", dest="to_version", required=True, metavar="VERSION")
+    drift.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    drift.add_argument("--fail-on-breaking", action="store_true", help="exit 1 when a change is breaking")
+    drift.set_defaults(func=cmd_drift)
+
+    contracts = sub.add_parser("contracts", help="Pact contracts between the core and the mocks")
+    contracts_sub = contracts.add_subparsers(dest="contracts_command", required=True)
+    verify = contracts_sub.add_parser("verify", help="verify every pact against every mock version; print the "
+                                                     "consumer x provider x version matrix")
+    verify.add_argument("--systems", nargs="*", metavar="SYSTEM", help=f"default: {' '.join(SYSTEMS)}")
+    verify.add_argument("--junit", type=Path, default=None, metavar="PATH", help="write JUnit XML results here")
+    verify.add_argument("--skip-consumer", action="store_true",
+                        help="do not rebuild the consumer pacts (verify the committed ones only)")
+    verify.set_defaults(func=cmd_contracts_verify)
     return parser
 
 
