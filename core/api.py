@@ -208,7 +208,7 @@ def _routes(app: FastAPI) -> None:
         status: Annotated[Literal["received", "routed", "ignored", "stale"] | None, Query()] = None,
         event_type: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     ) -> dict[str, Any]:
         rows = runtime.inbox.list(system=system, status=status, event_type=event_type, limit=limit, offset=offset)
         return {"events": [e.to_dict() for e in rows], "count": len(rows)}

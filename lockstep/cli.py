@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if raw[:2] == ["serve", "locust"]:
         raw, locust_args = raw[:2], raw[2:]
     args = build_parser().parse_args(raw)
-    if getattr(args, "system", None) is not None:
+    if args.func is cmd_serve:
         args.locust_args = locust_args
         args.host_given = args.host is not None
         args.host = args.host or "127.0.0.1"

@@ -157,8 +157,18 @@ def _fail(exc: SandboxError) -> JSONResponse:
     return error(exc.status, exc.code, exc.message)
 
 
+# Every console route may answer these (besides FastAPI's 422): the core has no admin token (409), the mock
+# refused the change (its 4xx passed on), or the mock did not answer (502).
+_CONSOLE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "refused: invalid, or the mock refused the change"},
+    404: {"description": "the mock does not know what was named"},
+    409: {"description": "sandbox_disabled: the core has no sandbox admin token"},
+    502: {"description": "sandbox_unreachable: the mock did not answer"},
+}
+
+
 def sandbox_router(settings: CoreSettings) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=_CONSOLE_ERRORS)
     sandbox = Sandbox(settings)
 
     @router.get("", summary="Each system's tenant: clock, faults, API version (and whether it answers)")
