@@ -21,9 +21,11 @@ which API version a response was served in.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import email.utils
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -81,16 +83,66 @@ class Limits:
     burst: int = 1
 
 
+class CrossLoopSemaphore:
+    """A counting semaphore whose waiters may sit on different event loops (and threads).
+
+    asyncio.Semaphore / Lock bind to the first loop that waits on them, and the core's connections are used
+    from DBOS's loop (flows) and from the API server's loop (reconcile, the dashboard): a shared vendor limit
+    must work from both. Waiters queue in order; a release hands the slot to the oldest waiter on its own loop."""
+
+    def __init__(self, value: int) -> None:
+        self._value = value
+        self._lock = threading.Lock()
+        self._waiters: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = collections.deque()
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._value > 0 and not self._waiters:
+                self._value -= 1
+                return
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            with self._lock:
+                if (loop, waiter) in self._waiters:
+                    self._waiters.remove((loop, waiter))
+                    raise
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over just before the cancellation: pass it on
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._waiters:
+                self._value += 1
+                return
+            loop, waiter = self._waiters.popleft()
+        if loop.is_closed():
+            self.release()
+            return
+        loop.call_soon_threadsafe(self._grant, waiter)
+
+    def _grant(self, waiter: asyncio.Future[None]) -> None:
+        if waiter.cancelled():
+            self.release()  # its owner gave up meanwhile
+        else:
+            waiter.set_result(None)
+
+
 class ClientLimiter:
-    """Concurrency semaphore plus token bucket. Share one instance between clients of one vendor account."""
+    """Concurrency limit plus token bucket. Share one instance between clients of one vendor account; it may be
+    used from several event loops at once (see CrossLoopSemaphore)."""
 
     def __init__(self, limits: Limits, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
-        self._sem = asyncio.Semaphore(limits.max_in_flight) if limits.max_in_flight else None
+        self._sem = CrossLoopSemaphore(limits.max_in_flight) if limits.max_in_flight else None
         self._tokens = float(max(1, limits.burst))
         self._stamp: float | None = None
-        self._lock = asyncio.Lock()
+        self._bucket = threading.Lock()  # held only to read and update the bucket, never across an await
         self.in_flight = 0
         self.peak_in_flight = 0
 
@@ -98,8 +150,8 @@ class ClientLimiter:
         rate = self.limits.rate_per_s
         if not rate:
             return
-        async with self._lock:
-            while True:
+        while True:
+            with self._bucket:
                 now = self._clock()
                 if self._stamp is not None:
                     self._tokens = min(float(max(1, self.limits.burst)), self._tokens + (now - self._stamp) * rate)
@@ -107,7 +159,8 @@ class ClientLimiter:
                 if self._tokens >= 1.0:
                     self._tokens -= 1.0
                     return
-                await asyncio.sleep((1.0 - self._tokens) / rate)
+                wait = (1.0 - self._tokens) / rate
+            await asyncio.sleep(wait)
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -115,12 +168,14 @@ class ClientLimiter:
             await self._sem.acquire()
         try:
             await self._take_token()
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            with self._bucket:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
                 yield
             finally:
-                self.in_flight -= 1
+                with self._bucket:
+                    self.in_flight -= 1
         finally:
             if self._sem is not None:
                 self._sem.release()

@@ -64,6 +64,7 @@ WAIT = {"retries_allowed": True, "max_attempts": 8, "interval_seconds": 0.25, "b
 TRIGGERS = [f"billing:invoice.{t}" for t in ("created", "finalized", "updated", "paid", "payment_failed",
                                              "voided", "marked_uncollectible")]
 NO_ROOM = "exceeds the amount left to bill"
+ORDER_MOVED = "belongs to another customer"
 
 
 # ---- shared helpers (flows 2, 3, 4, 6) ---------------------------------------------------------------------
@@ -74,6 +75,13 @@ class NotLinkedError(Exception):
 
     retryable = True
     dlq_reason = "not linked yet"
+
+
+class _OrderMoved(Exception):
+    """The order changed customer between our read and the write (a merge re-pointing unbilled orders):
+    retried, and the retry reads the order's customer again."""
+
+    retryable = True
 
 
 class _NoRoomYet(Exception):
@@ -232,6 +240,8 @@ async def erp_invoice(invoice_id: str) -> dict[str, Any]:
     try:
         written = await _upsert(inv, refs, order_id, existing)
     except VendorError as exc:
+        if ORDER_MOVED in exc.message:
+            raise _OrderMoved(f"ERP order {order_id} moved to another customer meanwhile: {exc.message}") from exc
         if NO_ROOM not in exc.message:
             raise
         if any(line.proration for line in inv.lines):
@@ -261,7 +271,22 @@ async def erp_supplementary(invoice_id: str, refs: dict[str, Any]) -> dict[str, 
 
 @DBOS.step(name="invoice_sync.crm_receivables", **STEP)
 async def crm_receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
-    """AR_Balance__c = what the customer still owes on open invoices (billing's current state)."""
+    """AR_Balance__c = what the customer still owes on open invoices (billing's current state). When the CRM
+    account was merged away since the refs were read (Salesforce deletes a merge's losers), the survivor's
+    balance is written instead, from the survivor's billing customer."""
+    try:
+        return await _write_receivables(billing_customer, crm_account)
+    except NotFoundError:
+        survivor = resolve_account("crm", crm_account)
+        if survivor is None or not survivor.get("crm") or survivor["crm"] == crm_account or not survivor.get(
+                "billing"):
+            note("crm receivables", "skipped", f"CRM account {crm_account} is gone and has no survivor")
+            return {"skipped": f"CRM account {crm_account} is gone"}
+        note("crm receivables", "merged", f"CRM account {crm_account} was merged into {survivor['crm']}")
+        return await _write_receivables(survivor["billing"], survivor["crm"])
+
+
+async def _write_receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
     c = connections()
     open_invoices = await c.billing.list_invoices(billing_customer, status="open")
     currency = open_invoices[0].currency if open_invoices else (await c.billing.get_customer(

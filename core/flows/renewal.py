@@ -32,6 +32,7 @@ from dbos import DBOS
 from core.connectors.errors import NotFoundError, SchemaDriftError
 from core.connectors.mapping.crm import AccountUpdate
 from core.connectors.mapping.cs import CompanyInput
+from core.flows._common import unwrap
 from core.flows.amendment import arr_minor, cs_external_id
 from core.flows.invoice_sync import STEP, crosswalk, env_int, major, note, resolve_account
 from core.intake.envelopes import IntakeEvent
@@ -157,8 +158,15 @@ async def crm_extended(crm_account: str, facts: dict[str, Any]) -> dict[str, Any
 async def cs_renewal_date(gsid: str, account: str, renewal_date: str) -> dict[str, Any]:
     """The company's RenewalDate follows billing's period end (a period roll moves it: without this, CS kept
     the date lead to cash or the last amendment wrote, and reconcile reported a conflict)."""
-    external_id = await cs_external_id(gsid, account)
-    await connections().cs.update_company(external_id, CompanyInput(renewal_date=date.fromisoformat(renewal_date)))
+    try:
+        external_id = await cs_external_id(gsid, account)
+        await connections().cs.update_company(external_id, CompanyInput(
+            renewal_date=date.fromisoformat(renewal_date)))
+    except NotFoundError as exc:
+        # The company went away or was merged meanwhile (its survivor is dated by its own renewal): nothing to
+        # date here, and reconcile would show a real gap.
+        note("cs renewal date", "skipped", f"CS company {gsid}: {exc}"[:500])
+        return {"renewal_date": None, "skipped": str(exc)[:200]}
     return {"renewal_date": renewal_date}
 
 
@@ -176,8 +184,14 @@ async def renewal_prep(event: dict[str, Any]) -> dict[str, Any]:
         return {"status": "not managed"}
     out: dict[str, Any] = {"account": facts["account"], "facts": facts}
     if facts.get("crm"):
-        await crm_fields(facts["crm"], facts)
-        out["extended"] = await crm_extended(facts["crm"], facts)
+        try:
+            await crm_fields(facts["crm"], facts)
+            out["extended"] = await crm_extended(facts["crm"], facts)
+        except Exception as exc:  # a merge deleted the CRM account since gather: the survivor keeps its own
+            if not isinstance(unwrap(exc), NotFoundError):
+                raise
+            note("crm renewal fields", "skipped", f"CRM account {facts['crm']} is gone (merged): {unwrap(exc)}"[:500])
+            out["crm"] = "gone"
     if facts.get("cs") and facts.get("subscription") and facts.get("renewal_date"):
         out["cs"] = await cs_renewal_date(facts["cs"], facts["account"], facts["renewal_date"])
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -93,6 +94,61 @@ async def test_concurrency_limiter_caps_in_flight() -> None:
 
     await asyncio.gather(*(work() for _ in range(12)))
     assert limiter.peak_in_flight == 3 and limiter.in_flight == 0
+
+
+def test_one_limiter_serves_two_event_loops_at_once() -> None:
+    """The flows' loop and the API's loop share a vendor's limit: contention across loops neither raises
+    ("bound to a different event loop") nor lets more than the limit through."""
+    limiter = ClientLimiter(Limits(max_in_flight=2, rate_per_s=500.0, burst=2))
+    errors: list[BaseException] = []
+    both_waiting = threading.Barrier(2)
+
+    async def work() -> None:
+        async with limiter.slot():
+            await asyncio.sleep(0.005)
+
+    def loop_thread() -> None:
+        async def main() -> None:
+            await asyncio.to_thread(both_waiting.wait, 10)
+            await asyncio.gather(*(work() for _ in range(20)))
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop_thread) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert limiter.peak_in_flight == 2 and limiter.in_flight == 0
+
+
+async def test_a_cancelled_waiter_passes_its_slot_on() -> None:
+    limiter = ClientLimiter(Limits(max_in_flight=1))
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with limiter.slot():
+            held.set()
+            await release.wait()
+
+    first = asyncio.create_task(holder())
+    await held.wait()
+    waiter = asyncio.create_task(holder())
+    await asyncio.sleep(0)  # let it queue
+    waiter.cancel()
+    release.set()
+    await first
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    async with asyncio.timeout(5):  # the slot came back: a new caller gets it
+        async with limiter.slot():
+            pass
+    assert limiter.in_flight == 0
 
 
 async def test_token_bucket_spaces_requests() -> None:
