@@ -84,24 +84,21 @@ def test_the_packs_pass_against_lockstep_up_servers(tmp_path: Path) -> None:
         for port in (8300, 8301, 8302, 8303, 8304):
             _wait_healthy(f"http://127.0.0.1:{port}/health" if port == 8300
                           else f"http://127.0.0.1:{port}/_sandbox/health", deadline)
-        # The reconcile invariant is left out: the live core answers POST /reconcile with a 500 (core bug: its
-        # connections belong to the flows' event loop; see the test below). Everything else is checked.
+        # Every invariant, reconcile included (POST /reconcile on a live core answered 500 before the API got
+        # connections of its own event loop).
         done = subprocess.run([sys.executable, "-m", "lockstep.cli", "run", str(PACKS), "--target", "local",
-                               "--port-offset", "200", "--report-dir", str(tmp_path / "reports"),
-                               "--skip-invariant", "reconcile"],
+                               "--port-offset", "200", "--report-dir", str(tmp_path / "reports")],
                               capture_output=True, text=True, timeout=900, env=env, check=False)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
         assert "OK:" in done.stdout and (tmp_path / "reports" / "report.html").exists()
-        # The known core bug, kept visible: reconcile of a real account fails on the live core.
         report = json.loads((tmp_path / "reports" / "report.json").read_text())
-        assert all(i["skipped"] for s in report["scenarios"] for i in s["invariants"] if i["name"] == "reconcile")
+        checked = [i for s in report["scenarios"] for i in s["invariants"] if i["name"] == "reconcile"]
+        assert checked and not any(i["skipped"] for i in checked)
         account = httpx.post("http://127.0.0.1:8300/crosswalk/links", json={"entity": "account",
                                                                           "refs": {"crm": "001LIVEPROBE0001"}})
         probe = httpx.post("http://127.0.0.1:8300/reconcile", json={"accounts": [account.json()["id"]],
                                                                       "orphans": False})
-        if probe.status_code == 500:
-            pytest.xfail("core bug: POST /reconcile on a live core uses the flows' connections from the API's "
-                         "event loop (RuntimeError: ... bound to a different event loop)")
+        assert probe.status_code == 200, probe.text
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
