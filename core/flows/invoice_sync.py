@@ -303,11 +303,6 @@ def _link(invoice_id: str, erp_invoice_id: str) -> str:
     return str(canonical)
 
 
-@DBOS.step(name="invoice_sync.link", **STEP)
-def link_invoice(invoice_id: str, erp_invoice_id: str) -> str:
-    return _link(invoice_id, erp_invoice_id)
-
-
 async def sync_invoice(invoice_id: str) -> dict[str, Any]:
     """The invoice-sync steps for one billing invoice (also run by the amendment flow for its proration
     invoice). Call from inside a workflow."""
