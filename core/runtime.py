@@ -33,10 +33,12 @@ from core.dlq import DeadLetters
 from core.dlq import define_table as dlq_table
 from core.intake import inbox as inbox_mod
 from core.intake import ordering as ordering_mod
+from core.intake.batcher import IntakeBatcher
 from core.intake.flow_status import FlowStatusReader
 from core.intake.inbox import Inbox
 from core.intake.ordering import Ordering
 from core.intake.router import Router, bind_services, flow_specs, register_flow
+from core.intake.service import IntakeResult, process_batch
 from core.settings import CoreSettings
 
 __all__ = ["Runtime", "RuntimeBusyError", "register_flow", "sqlite_engine", "transient"]
@@ -103,6 +105,7 @@ class Runtime:
         self.engine: Engine | None = None
         self.dbos_engine: Engine | None = None
         self.trace_engine: Engine | None = None
+        self.intake: IntakeBatcher[IntakeResult] | None = None  # group commit of webhooks (after launch)
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class Runtime:
             DBOS.launch()
             DBOS.register_queue(s.flow_queue, worker_concurrency=s.flow_concurrency,
                                 polling_interval_sec=s.queue_polling_interval_s, on_conflict="always_update")
+            self.intake = IntakeBatcher(lambda events: process_batch(self, events), max_batch=s.intake_batch)
         except BaseException:
             self._teardown()
             raise
@@ -154,6 +158,9 @@ class Runtime:
     def _teardown(self) -> None:
         from dbos import DBOS
 
+        if getattr(self, "intake", None) is not None:
+            self.intake.close()  # what was submitted is processed before DBOS goes
+            self.intake = None
         try:
             DBOS.destroy(destroy_registry=False)  # keep registered workflows for a later launch
         finally:

@@ -49,6 +49,8 @@ class CoreSettings(BaseSettings):
     cs_webhook_secret: str = "whsec_lockstep_cs"
     signature_tolerance_s: int = Field(default=300, ge=1)
     max_webhook_bytes: int = Field(default=1_000_000, ge=1024)
+    intake_batch: int = Field(default=64, ge=1, le=1000,
+                              description="most webhooks processed in one batch (two transactions per batch)")
     # Events of one aggregate arriving while its state-based flow is still queued join that flow (see
     # Router.start): in a burst, an invoice's `open` and `paid` events become one flow. Off by default, so
     # every business key gets its own flow and the set of flows does not depend on timing (reproducible

@@ -1,6 +1,8 @@
 """Flow 2, invoice sync: billing invoice events -> ERP invoice (amounts, billing status) + CRM receivables.
 
-Trigger: `billing:invoice.{created,finalized,updated,paid,payment_failed,voided,marked_uncollectible}`.
+Trigger: `billing:invoice.{finalized,updated,paid,payment_failed,voided,marked_uncollectible}`; not
+`invoice.created`: an invoice is always created as a draft, and drafts are not synced, so subscribing to it
+would only cost the vendor a delivery and the core an inbox row per invoice.
 Business key: `invoice-sync:<invoice id>:<status in the event>` — each status an invoice reaches is one
 business transaction (a later status is a new flow, a duplicate delivery or a second event of the same
 status is not). Drafts are not synced (their amounts still move); `None` for them.
@@ -42,6 +44,7 @@ from core.connectors.mapping.erp import ErpInvoice, LineInput
 from core.crosswalk import LinkConflictError
 from core.flows._common import crosswalk, idem_key
 from core.flows._common import note as _note
+from core.flows.shared_reads import SharedRuns
 from core.intake.envelopes import IntakeEvent
 from core.intake.router import register_flow
 from core.model import InvoiceStatus, Money
@@ -61,8 +64,8 @@ STEP = {"retries_allowed": True, "max_attempts": 6, "interval_seconds": 0.2, "ba
 WAIT = {"retries_allowed": True, "max_attempts": 8, "interval_seconds": 0.25, "backoff_rate": 1.6,
         "should_retry": transient}
 
-TRIGGERS = [f"billing:invoice.{t}" for t in ("created", "finalized", "updated", "paid", "payment_failed",
-                                             "voided", "marked_uncollectible")]
+TRIGGERS = [f"billing:invoice.{t}" for t in ("finalized", "updated", "paid", "payment_failed", "voided",
+                                             "marked_uncollectible")]
 NO_ROOM = "exceeds the amount left to bill"
 ORDER_MOVED = "belongs to another customer"
 
@@ -286,7 +289,21 @@ async def crm_receivables(billing_customer: str, crm_account: str) -> dict[str, 
         return await _write_receivables(survivor["billing"], survivor["crm"])
 
 
+# The balance is recomputed from billing's current state: the invoice flows of one customer that ask at the
+# same moment (a month-end run renews all its subscriptions at once) share one read-and-write.
+RECEIVABLES = SharedRuns()
+
+
 async def _write_receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
+    outcome = await RECEIVABLES.run((billing_customer, crm_account),
+                                    lambda: _recompute_receivables(billing_customer, crm_account))
+    if outcome.shared:
+        note("crm receivables", "shared", f"CRM account {crm_account}: written by a concurrent flow's read of "
+                                          f"billing that began after this flow asked (run {outcome.run})")
+    return dict(outcome.value)
+
+
+async def _recompute_receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
     c = connections()
     open_invoices = await c.billing.list_invoices(billing_customer, status="open")
     currency = open_invoices[0].currency if open_invoices else (await c.billing.get_customer(

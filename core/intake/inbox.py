@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     select,
     update,
@@ -102,7 +103,16 @@ class Inbox:
         self._engine = engine
         self._t = table
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        t = table
+        # Built once: intake runs these per event, and building a statement costs more than running it.
+        self._claim = insert(t).on_conflict_do_nothing().returning(t.c.event_id)
+        this_event = (t.c.system == bindparam("b_system"), t.c.event_id == bindparam("b_event_id"))
+        self._redelivered = (update(t).where(*this_event).values(deliveries=t.c.deliveries + 1)
+                             .returning(t.c.status))
+        self._finish = update(t).where(*this_event).values(status=bindparam("b_status"),
+                                                           flow_ids=bindparam("b_flow_ids"),
+                                                           detail=bindparam("b_detail"))
 
     def claim(self, event: IntakeEvent, *, conn: Connection | None = None) -> Claim:
         """Record a delivery of `event`: new, unfinished (a redelivery of one not routed yet) or duplicate.
@@ -113,22 +123,18 @@ class Inbox:
             "occurred_at": event.occurred_at, "received_at": self._clock(), "status": RECEIVED,
             "deliveries": 1, "flow_ids": "[]", "payload": json.dumps(event.payload),
         }
-        t = self._t
         with in_transaction(self._engine, conn) as tx:
-            inserted = tx.execute(self._insert(t).values(**row).on_conflict_do_nothing().returning(t.c.event_id))
-            if inserted.first() is not None:
+            if tx.execute(self._claim, row).first() is not None:
                 return Claim("new", RECEIVED)
-            status = tx.execute(
-                update(t).where(t.c.system == event.system, t.c.event_id == event.event_id)
-                .values(deliveries=t.c.deliveries + 1).returning(t.c.status)
-            ).scalar_one()
+            status = tx.execute(self._redelivered, {"b_system": event.system,
+                                                    "b_event_id": event.event_id}).scalar_one()
         return Claim("unfinished" if status == RECEIVED else "duplicate", status)
 
     def finish(self, system: str, event_id: str, status: str, *, flow_ids: list[str] | None = None,
                detail: str | None = None, conn: Connection | None = None) -> None:
         with in_transaction(self._engine, conn) as tx:
-            tx.execute(update(self._t).where(self._t.c.system == system, self._t.c.event_id == event_id)
-                       .values(status=status, flow_ids=json.dumps(flow_ids or []), detail=detail))
+            tx.execute(self._finish, {"b_system": system, "b_event_id": event_id, "b_status": status,
+                                      "b_flow_ids": json.dumps(flow_ids or []), "b_detail": detail})
 
     def get(self, system: str, event_id: str) -> InboxEntry | None:
         with self._engine.connect() as conn:

@@ -14,7 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    bindparam,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.crosswalk.db import UtcDateTime
@@ -49,29 +60,31 @@ class Ordering:
         self._engine = engine
         self._t = table
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        t = table
+        # Built once (intake runs it per event): the row comes in as parameters.
+        stmt = insert(t)
+        self._advance = stmt.on_conflict_do_update(
+            index_elements=[t.c.system, t.c.aggregate_key],
+            set_={"version": stmt.excluded.version, "event_id": stmt.excluded.event_id,
+                  "updated_at": stmt.excluded.updated_at},
+            where=t.c.version <= stmt.excluded.version,
+        ).returning(t.c.version)
+        self._stored = select(t.c.version, t.c.event_id).where(t.c.system == bindparam("b_system"),
+                                                                t.c.aggregate_key == bindparam("b_key"))
 
     def advance(self, event: IntakeEvent, *, conn: Connection | None = None) -> OrderingDecision:
         """Move the aggregate's version to the event's unless a newer one was seen (then: not current).
         `conn`: run inside the caller's transaction."""
         if event.aggregate_key is None or event.aggregate_version is None:
             return OrderingDecision(True, None, None)
-        t = self._t
-        stmt = self._insert(t).values(system=event.system, aggregate_key=event.aggregate_key,
-                                      version=event.aggregate_version, event_id=event.event_id,
-                                      updated_at=self._clock())
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.system, t.c.aggregate_key],
-            set_={"version": stmt.excluded.version, "event_id": stmt.excluded.event_id,
-                  "updated_at": stmt.excluded.updated_at},
-            where=t.c.version <= stmt.excluded.version,
-        ).returning(t.c.version)
+        row = {"system": event.system, "aggregate_key": event.aggregate_key, "version": event.aggregate_version,
+               "event_id": event.event_id, "updated_at": self._clock()}
         with in_transaction(self._engine, conn) as tx:
-            if tx.execute(stmt).first() is not None:
+            if tx.execute(self._advance, row).first() is not None:
                 return OrderingDecision(True, event.aggregate_version, event.event_id)
-            row = tx.execute(select(t.c.version, t.c.event_id).where(
-                t.c.system == event.system, t.c.aggregate_key == event.aggregate_key)).one()
-        return OrderingDecision(False, row.version, row.event_id)
+            stored = tx.execute(self._stored, {"b_system": event.system, "b_key": event.aggregate_key}).one()
+        return OrderingDecision(False, stored.version, stored.event_id)
 
     def version(self, system: str, aggregate_key: str) -> int | None:
         with self._engine.connect() as conn:

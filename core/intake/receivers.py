@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from core.intake.envelopes import EnvelopeError
-from core.intake.service import receive
+from core.intake.service import process, verify_and_parse
 from core.intake.signatures import SIGNATURE_HEADERS, SignatureError
 from core.runtime import Runtime
 from core.settings import SYSTEM_NAMES
@@ -62,9 +62,13 @@ async def receive_webhook(
         return error(413, "body_too_large", f"webhook bodies are limited to {limit} bytes")
     peer = request.client.host if request.client else None
     try:
-        result = await run_in_threadpool(receive, runtime, system, request.headers, body, peer=peer)
+        event = verify_and_parse(runtime, system, request.headers, body, peer=peer)
     except SignatureError as exc:
         return error(exc.status, f"signature_{exc.reason}", str(exc))
     except EnvelopeError as exc:
         return error(400, "malformed_event", str(exc))
+    if runtime.intake is None:  # not launched through launch() (a bare runtime in a test): inline
+        result = await run_in_threadpool(process, runtime, event)
+    else:
+        result = await runtime.intake.submit(event)
     return JSONResponse(result.to_dict(), status_code=200)

@@ -62,7 +62,8 @@ register_flow(["cs:company.created"], _probe_key, sandbox_probe, name=PROBE)
 
 async def make_records(clients: dict[str, httpx.AsyncClient], tag: str) -> dict[str, str]:
     """One record per system, each emitting an event the core subscribes to; {system: native id}. (Billing: the
-    core's endpoint takes invoice events, not `customer.created`, so the customer gets a draft invoice.)"""
+    core's endpoint takes invoice events, not `customer.created` or a draft's `invoice.created`, so the
+    customer gets an invoice, finalized.)"""
     crm = await clients["crm"].post(f"{CRM_ROOT}/sobjects/Account", json={"Name": tag})
     assert crm.status_code == 201, crm.text
     erp = await clients["erp"].post(f"{ERP_ROOT}/customer", json={
@@ -72,6 +73,8 @@ async def make_records(clients: dict[str, httpx.AsyncClient], tag: str) -> dict[
     assert billing.status_code == 200, billing.text
     invoice = await clients["billing"].post("/v1/invoices", data={"customer": billing.json()["id"]})
     assert invoice.status_code == 200, invoice.text
+    finalized = await clients["billing"].post(f"/v1/invoices/{invoice.json()['id']}/finalize")
+    assert finalized.status_code == 200, finalized.text
     cs = await clients["cs"].post("/v1/data/objects/Company", json={"records": [{"Name": tag, "ExternalId": tag}]})
     assert cs.status_code == 200, cs.text
     return {"crm": crm.json()["id"], "erp": erp.headers["location"].rsplit("/", 1)[1],

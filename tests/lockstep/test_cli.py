@@ -149,10 +149,12 @@ async def _drive_live(offset: int) -> dict[str, Any]:
     try:
         made = (await box.clients["billing"].post("/v1/customers", data={"name": "Live"})).json()
         invoice = (await box.clients["billing"].post("/v1/invoices", data={"customer": made["id"]})).json()
+        (await box.clients["billing"].post(f"/v1/invoices/{invoice['id']}/finalize")).raise_for_status()
         report = await box.quiesce(timeout=30)
         endpoints = (await box.control("billing").get("/webhooks/endpoints")).json()
-        [delivery] = await box.deliveries("billing", limit=1)  # newest first: the invoice just made
-        assert delivery["event_type"] == "invoice.created" and invoice["customer"] == made["id"]
+        # Newest first: the invoice just made (finalized, then paid: it totals 0).
+        [delivery] = [d for d in await box.deliveries("billing", limit=2) if d["event_type"] == "invoice.finalized"]
+        assert invoice["customer"] == made["id"]
         return {"endpoints": len(endpoints), "quiesce": report,
                 "delivered": [a.get("status_code") for a in delivery["attempts"]]}
     finally:
@@ -192,16 +194,19 @@ def test_up_serves_the_core_on_8100_plus_offset_subscribed_to_every_mock(tmp_pat
                 time.sleep(0.05)
             assert [e["url"] for e in listed.json()] == [f"{core}/webhooks/{system}"]
         # A billing webhook reaches the core's intake over the loopback, signed with the core's secret; the
-        # core's endpoint takes the events its flows listen to (invoice.created), not customer.created.
+        # core's endpoint takes the events its flows listen to (invoice.finalized), not customer.created or
+        # invoice.created (a draft: nothing to sync).
         customer = httpx.post(f"{billing}/v1/customers", data={"name": "Wired"},
                               auth=("sk_test_lockstepdemo", "")).json()
-        httpx.post(f"{billing}/v1/invoices", data={"customer": customer["id"]},
+        draft = httpx.post(f"{billing}/v1/invoices", data={"customer": customer["id"]},
+                           auth=("sk_test_lockstepdemo", "")).json()
+        httpx.post(f"{billing}/v1/invoices/{draft['id']}/finalize",
                    auth=("sk_test_lockstepdemo", "")).raise_for_status()
         drained = httpx.post(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/webhooks/drain", headers=admin)
         assert drained.json() == {"drained": True, "pending": 0}
         deliveries = httpx.get(f"{billing}/_sandbox/tenants/sk_test_lockstepdemo/deliveries", headers=admin).json()
-        assert not [d for d in deliveries if d["event_type"] == "customer.created"], deliveries
-        [delivery] = [d for d in deliveries if d["event_type"] == "invoice.created"]
+        assert not [d for d in deliveries if d["event_type"] in ("customer.created", "invoice.created")], deliveries
+        [delivery] = [d for d in deliveries if d["event_type"] == "invoice.finalized"]
         assert delivery["url"] == f"{core}/webhooks/billing"
         assert [a.get("status_code") for a in delivery["attempts"]] == [200], (customer, delivery)
         inbox = httpx.get(f"{core}/health").json()["inbox"]
