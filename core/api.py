@@ -26,6 +26,7 @@ from starlette.requests import Request
 from core import dlq as dlq_mod
 from core.crosswalk import UnknownCanonicalIdError
 from core.intake.receivers import RuntimeDep, error
+from core.intake.receivers import fast_route as fast_webhook_route
 from core.intake.receivers import router as webhook_router
 from core.intake.router import WORKFLOW_PREFIX, flow_specs
 from core.model.ids import ENTITY_BY_PREFIX
@@ -85,6 +86,7 @@ def create_core_app(settings: CoreSettings | None = None, *, runtime: Runtime | 
         app.state.runtime = runtime  # usable without running the lifespan (plain ASGITransport)
     _install_error_handlers(app)
     app.include_router(webhook_router)
+    app.router.routes.insert(0, fast_webhook_route)  # same handler, without FastAPI's per-request work
     _routes(app)
     mount_ui(app, settings)  # the dashboard at /ui (core/ui)
     return app

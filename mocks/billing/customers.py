@@ -106,7 +106,7 @@ class CustomersMixin(BillingBase):
     def delete_customer(self, customer_id: str) -> dict[str, Any]:
         """Cancels the customer's live subscriptions (as Stripe does), then leaves a tombstone."""
         customer = self._require("customer", customer_id)
-        for sub in self.store.select("subscription", lambda s: s["customer"] == customer_id):
+        for sub in self.store.select("subscription", customer=customer_id):
             if sub["status"] not in ("canceled", "incomplete_expired"):
                 self._end_subscription(sub, reason="cancellation_requested")
         for pm in self.store.select("payment_method", lambda p: p["customer"] == customer_id):

@@ -246,11 +246,10 @@ class InvoicesMixin(BillingBase):
     def list_invoices(self, customer: str | None = None, subscription: str | None = None,
                       status: str | None = None) -> list[dict[str, Any]]:
         def keep(i: dict[str, Any]) -> bool:
-            return ((customer is None or i["customer"] == customer)
-                    and (subscription is None or i["subscription"] == subscription)
+            return ((subscription is None or i["subscription"] == subscription)
                     and (status is None or i["status"] == status))
 
-        return [self._out(i) for i in self.store.select("invoice", keep)]
+        return [self._out(i) for i in self.store.select("invoice", keep, customer=customer)]
 
     def finalize_invoice(self, invoice_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         invoice = self._require("invoice", invoice_id, "invoice")

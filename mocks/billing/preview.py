@@ -28,8 +28,7 @@ class PreviewMixin(BillingBase):
             if sub["customer"] != cust["id"]:
                 raise _none_upcoming(cust["id"])
         else:
-            live = self.store.select("subscription", lambda s: s["customer"] == cust["id"]
-                                     and s["status"] in _PREVIEWABLE)
+            live = self.store.select("subscription", lambda s: s["status"] in _PREVIEWABLE, customer=cust["id"])
             sub = live[0] if live else None
         if sub is not None and (sub["status"] not in _PREVIEWABLE or sub["cancel_at_period_end"]):
             sub = None

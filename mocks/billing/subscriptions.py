@@ -175,10 +175,9 @@ class SubscriptionsMixin(SubscriptionUpdatesMixin, BillingBase):
                 return False
             if price is not None and all(i["price"]["id"] != price for i in s["items"]["data"]):
                 return False
-            return ((customer is None or s["customer"] == customer)
-                    and (test_clock is None or s["test_clock"] == test_clock))
+            return test_clock is None or s["test_clock"] == test_clock
 
-        return [self._out(s) for s in self.store.select("subscription", keep)]
+        return [self._out(s) for s in self.store.select("subscription", keep, customer=customer)]
 
     # --- renewal ---------------------------------------------------------------------------------------
     def _job_renew(self, payload: dict[str, Any]) -> None:
