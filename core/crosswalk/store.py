@@ -22,7 +22,7 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, text
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.crosswalk.db import WRITE_OPTION, build_tables, make_engine
@@ -72,6 +72,7 @@ class Crosswalk:
         self._lock_key = int.from_bytes(digest, "big", signed=True)
         insert_fn = postgresql.insert if self._pg else sqlite.insert
         self._insert_ignore: Callable[[Table], Any] = lambda table: insert_fn(table).on_conflict_do_nothing()
+        self._q = _Statements(self._t, self._insert_ignore)
         self._create_schema(schema)
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -141,8 +142,7 @@ class Crosswalk:
                     "canonical_id": new_id,
                     "linked_at": self._clock(),
                 }
-                inserted = conn.execute(self._insert_ignore(self._t.refs).values(**row).returning(self._t.refs.c.seq))
-                if inserted.first() is not None:
+                if conn.execute(self._q.add_ref, row).first() is not None:
                     return new_id
                 # Lost the race: another writer committed this key first. Read its id, then roll back our
                 # mint so no orphan canonical id survives.
@@ -172,9 +172,9 @@ class Crosswalk:
                     f"{target} already has {system} id {current!r}; refusing to add {native_id!r} "
                     "(one native id per system; merge the canonical records instead)"
                 )
-            row = {"entity": entity, "system": system, "native_id": native_id, "canonical_id": target}
-            query = self._insert_ignore(self._t.refs).values(**row, linked_at=self._clock())
-            if conn.execute(query.returning(self._t.refs.c.seq)).first() is None:
+            row = {"entity": entity, "system": system, "native_id": native_id, "canonical_id": target,
+                   "linked_at": self._clock()}
+            if conn.execute(self._q.add_ref, row).first() is None:
                 # get_or_create doesn't take the lock: it may have claimed this native id since the check above.
                 self._owner_of(conn, entity, system, native_id, target)
                 raise LinkConflictError(f"{system} {entity} {native_id!r} was linked concurrently")  # pragma: no cover
@@ -310,41 +310,34 @@ class Crosswalk:
 
     def _mint(self, conn: Connection, canonical_id: str, entity: str) -> bool:
         row = {"canonical_id": canonical_id, "entity": entity, "created_at": self._clock()}
-        # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT DO NOTHING.
-        query = self._insert_ignore(self._t.canonical).values(**row).returning(self._t.canonical.c.canonical_id)
-        return conn.execute(query).first() is not None
+        return conn.execute(self._q.mint, row).first() is not None
 
     def _find(self, conn: Connection, entity: str, system: str, native_id: str) -> CanonicalId | None:
-        r = self._t.refs.c
-        query = select(r.canonical_id).where(r.entity == entity, r.system == system, r.native_id == native_id)
-        return conn.execute(query).scalar_one_or_none()
+        return conn.execute(self._q.find, {"b_entity": entity, "b_system": system,
+                                           "b_native": native_id}).scalar_one_or_none()
 
     def _entity(self, conn: Connection, canonical_id: str) -> str:
-        c = self._t.canonical.c
-        entity = conn.execute(select(c.entity).where(c.canonical_id == canonical_id)).scalar_one_or_none()
+        entity = conn.execute(self._q.entity, {"b_id": canonical_id}).scalar_one_or_none()
         if entity is None:
             raise UnknownCanonicalIdError(f"unknown canonical id {canonical_id!r}")
         return str(entity)
 
     def _resolve(self, conn: Connection, canonical_id: str) -> CanonicalId:
-        a = self._t.aliases.c
         path = [canonical_id]
-        while (winner := conn.execute(select(a.winner).where(a.loser == path[-1])).scalar_one_or_none()) is not None:
+        while (winner := conn.execute(self._q.winner, {"b_loser": path[-1]}).scalar_one_or_none()) is not None:
             if winner in path:
                 raise CorruptCrosswalkError(f"alias cycle: {' -> '.join([*path, winner])}")
             path.append(winner)
             # Only merged ids pay for this check; foreign keys make it fail only on hand-edited data.
-            c = self._t.canonical.c
-            if conn.execute(select(c.entity).where(c.canonical_id == winner)).first() is None:
+            if conn.execute(self._q.entity, {"b_id": winner}).first() is None:
                 raise CorruptCrosswalkError(f"dangling alias: {' -> '.join(path)} (unknown {winner})")
         return CanonicalId(path[-1])
 
     def _group(self, conn: Connection, survivor: str) -> list[str]:
         """The survivor, then everything merged into it, nearest first (breadth-first over aliases)."""
-        a = self._t.aliases.c
         members, frontier = [survivor], [survivor]
         while frontier:
-            losers = conn.execute(select(a.loser).where(a.winner.in_(frontier)).order_by(a.loser)).scalars().all()
+            losers = conn.execute(self._q.losers, {"b_winners": frontier}).scalars().all()
             frontier = [x for x in losers if x not in members]
             members.extend(frontier)
         return members
@@ -352,10 +345,7 @@ class Crosswalk:
     def _group_refs(self, conn: Connection, survivor: str) -> list[NativeRef]:
         members = self._group(conn, survivor)
         rank = {cid: i for i, cid in enumerate(members)}
-        r = self._t.refs.c
-        rows = conn.execute(
-            select(r.entity, r.system, r.native_id, r.canonical_id, r.seq).where(r.canonical_id.in_(members))
-        ).all()
+        rows = list(conn.execute(self._q.group_refs, {"b_members": members}).all())
         rows.sort(key=lambda row: (rank[row.canonical_id], row.seq))
         seen: set[str] = set()
         out = []
@@ -390,3 +380,22 @@ def _check_event(source: str, at: datetime) -> None:
         raise ValueError("source must be a non-empty string of at most 64 characters")
     if at.tzinfo is None:
         raise ValueError(f"naive datetime {at!r}: pass an aware (UTC) time")
+
+
+class _Statements:
+    """The statements every lookup runs, built once: building a statement (and its cache key) on each call
+    cost more than running it (profiled in the month-end burst)."""
+
+    def __init__(self, t: Any, insert_ignore: Callable[[Table], Any]) -> None:
+        r, c, a = t.refs.c, t.canonical.c, t.aliases.c
+        self.find = select(r.canonical_id).where(r.entity == bindparam("b_entity"), r.system == bindparam("b_system"),
+                                                 r.native_id == bindparam("b_native"))
+        self.entity = select(c.entity).where(c.canonical_id == bindparam("b_id"))
+        self.winner = select(a.winner).where(a.loser == bindparam("b_loser"))
+        self.losers = (select(a.loser).where(a.winner.in_(bindparam("b_winners", expanding=True)))
+                       .order_by(a.loser))
+        self.group_refs = select(r.entity, r.system, r.native_id, r.canonical_id, r.seq).where(
+            r.canonical_id.in_(bindparam("b_members", expanding=True)))
+        # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT DO NOTHING.
+        self.mint = insert_ignore(t.canonical).returning(c.canonical_id)
+        self.add_ref = insert_ignore(t.refs).returning(r.seq)

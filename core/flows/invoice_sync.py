@@ -10,7 +10,8 @@ status is not). Drafts are not synced (their amounts still move); `None` for the
 Ordering: whatever status the event carried, every step re-reads the invoice (and the customer's open
 invoices) from billing and writes that, so a stale `open` arriving after `paid` writes `paid` again.
 
-Steps (each retried on transient errors, each write idempotent):
+Steps: one (`invoice_sync.sync`: one checkpoint per flow), made of these parts; each part is a read or an
+idempotent write, so the step's retries on transient errors redo them safely:
 1. resolve (crosswalk): billing customer -> canonical account -> ERP customer / CRM account; the invoice's
    subscription -> ERP sales order (crosswalk entity `subscription`, else `order`, linked to the billing
    subscription id). An unknown billing customer is not ours: the flow ends, noted in the trace. A known
@@ -222,10 +223,21 @@ async def _existing_erp_invoice(invoice_id: str) -> ErpInvoice | None:
         return None
 
 
-@DBOS.step(name="invoice_sync.erp_invoice", **WAIT)
-async def erp_invoice(invoice_id: str) -> dict[str, Any]:
-    """Resolve, then upsert the ERP invoice from the CURRENT billing invoice and link it in the crosswalk,
-    in one step (one checkpoint; every part is a read or an idempotent write, so a retry redoes it safely).
+@DBOS.step(name="invoice_sync.sync", **WAIT)
+async def sync_step(invoice_id: str) -> dict[str, Any]:
+    """The whole sync in one step (one checkpoint): resolve, upsert the ERP invoice from the CURRENT billing
+    invoice and link it in the crosswalk, then the CRM receivables. Every part is a read or an idempotent
+    write, so a retry (or a recovery) redoes it safely. When the ERP order has no room, the CRM part waits
+    for the supplementary order (its own steps, in sync_invoice)."""
+    erp = await _erp_invoice(invoice_id)
+    refs = erp["refs"]
+    if refs is not None and erp["status"] != "no_room" and refs.get("crm"):
+        erp["crm"] = await _receivables(refs["customer_id"], refs["crm"])
+    return erp
+
+
+async def _erp_invoice(invoice_id: str) -> dict[str, Any]:
+    """Resolve, then upsert the ERP invoice and link it.
     {"status": "synced" | "no_room" | "skipped" | "not managed" | "no order", "refs": ...}."""
     inv = await connections().billing.get_invoice(invoice_id)
     refs = await _resolve(inv)
@@ -274,6 +286,11 @@ async def erp_supplementary(invoice_id: str, refs: dict[str, Any]) -> dict[str, 
 
 @DBOS.step(name="invoice_sync.crm_receivables", **STEP)
 async def crm_receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
+    """The CRM part on its own (after a supplementary order)."""
+    return await _receivables(billing_customer, crm_account)
+
+
+async def _receivables(billing_customer: str, crm_account: str) -> dict[str, Any]:
     """AR_Balance__c = what the customer still owes on open invoices (billing's current state). When the CRM
     account was merged away since the refs were read (Salesforce deletes a merge's losers), the survivor's
     balance is written instead, from the survivor's billing customer."""
@@ -324,13 +341,14 @@ async def sync_invoice(invoice_id: str) -> dict[str, Any]:
     """The invoice-sync steps for one billing invoice (also run by the amendment flow for its proration
     invoice). Call from inside a workflow."""
     try:
-        erp = await erp_invoice(invoice_id)
+        erp = await sync_step(invoice_id)
     except Exception as exc:  # the proration wait ran out: bill it on its own order
         if type(exc).__name__ != "DBOSMaxStepRetriesExceeded" or not any(
                 isinstance(e, _NoRoomYet) for e in getattr(exc, "errors", [])):
             raise
         erp = {"status": "no_room", "refs": await resolve_invoice(invoice_id)}
     refs = erp.pop("refs")
+    crm = erp.pop("crm", None)
     if refs is None:
         note("invoice sync", "skipped", f"{invoice_id}: billing customer not managed by lockstep")
         return {"invoice": invoice_id, "status": "not managed"}
@@ -344,7 +362,7 @@ async def sync_invoice(invoice_id: str) -> dict[str, Any]:
             out["canonical"] = erp.pop("canonical")
         out["erp"] = erp
     if refs.get("crm"):
-        out["crm"] = await crm_receivables(refs["customer_id"], refs["crm"])
+        out["crm"] = crm if crm is not None else await crm_receivables(refs["customer_id"], refs["crm"])
     return out
 
 
