@@ -94,9 +94,15 @@ def _process_batch(runtime: Runtime, events: Sequence[IntakeEvent]) -> list[Inta
     current: list[int] = []
     stale: list[tuple[IntakeEvent, str]] = []
     # Claim and order in one transaction: one write-lock round for the batch (SQLite serializes writers).
+    seen: set[tuple[str, str]] = set()
     with runtime.engine.begin() as conn:
         for i, event in enumerate(events):
-            claim = runtime.inbox.claim(event, conn=conn)
+            claim = runtime.inbox.claim(event, conn=conn)  # counts every delivery, repeats included
+            if (event.system, event.event_id) in seen:  # delivered twice into one batch: the first one decides
+                outcomes[i] = IntakeResult("duplicate", event.system, event.event_id, event.event_type,
+                                           detail="delivered again while its first delivery was processed")
+                continue
+            seen.add((event.system, event.event_id))
             if not claim.process:
                 outcomes[i] = IntakeResult("duplicate", event.system, event.event_id, event.event_type,
                                            detail=f"already {claim.status}")

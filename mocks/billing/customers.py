@@ -118,7 +118,8 @@ class CustomersMixin(BillingBase):
         self._emit("customer.deleted", snapshot)
         return {"id": customer_id, "object": "customer", "deleted": True}
 
-    def list_customers(self, email: str | None = None, test_clock: str | None = None) -> list[dict[str, Any]]:
+    def list_customers(self, email: str | None = None, test_clock: str | None = None, *,
+                       copy: bool = True) -> list[dict[str, Any]]:
         def keep(c: dict[str, Any]) -> bool:
             return (
                 not c.get("deleted")
@@ -126,7 +127,8 @@ class CustomersMixin(BillingBase):
                 and (test_clock is None or c["test_clock"] == test_clock)
             )
 
-        return [self._out(c) for c in self.store.select("customer", keep)]
+        rows = self.store.select("customer", keep)
+        return [self._out(c) for c in rows] if copy else rows
 
     def _customer_live(self, customer_id: str, param: str = "customer") -> dict[str, Any]:
         return self._require("customer", customer_id, "customer", param)

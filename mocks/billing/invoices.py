@@ -244,12 +244,13 @@ class InvoicesMixin(BillingBase):
         return self._out(self._require("invoice", invoice_id, "invoice"))
 
     def list_invoices(self, customer: str | None = None, subscription: str | None = None,
-                      status: str | None = None) -> list[dict[str, Any]]:
+                      status: str | None = None, *, copy: bool = True) -> list[dict[str, Any]]:
         def keep(i: dict[str, Any]) -> bool:
             return ((subscription is None or i["subscription"] == subscription)
                     and (status is None or i["status"] == status))
 
-        return [self._out(i) for i in self.store.select("invoice", keep, customer=customer)]
+        rows = self.store.select("invoice", keep, customer=customer)
+        return [self._out(i) for i in rows] if copy else rows
 
     def finalize_invoice(self, invoice_id: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         invoice = self._require("invoice", invoice_id, "invoice")

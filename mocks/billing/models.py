@@ -83,8 +83,10 @@ class BillingState(
         created_gt: int | None = None,
         created_lte: int | None = None,
         created_lt: int | None = None,
+        *,
+        copy: bool = True,
     ) -> list[dict[str, Any]]:
-        return self.events.list(type, types, created_gte, created_gt, created_lte, created_lt)
+        return self.events.list(type, types, created_gte, created_gt, created_lte, created_lt, copy=copy)
 
     # --- snapshot --------------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:

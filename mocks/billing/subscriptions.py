@@ -167,7 +167,8 @@ class SubscriptionsMixin(SubscriptionUpdatesMixin, BillingBase):
         return self._out(self._require("subscription", sub_id, "subscription"))
 
     def list_subscriptions(self, customer: str | None = None, status: str | None = None,
-                           price: str | None = None, test_clock: str | None = None) -> list[dict[str, Any]]:
+                           price: str | None = None, test_clock: str | None = None, *,
+                           copy: bool = True) -> list[dict[str, Any]]:
         def keep(s: dict[str, Any]) -> bool:
             if status is None and s["status"] in ("canceled", "incomplete_expired"):
                 return False
@@ -177,7 +178,8 @@ class SubscriptionsMixin(SubscriptionUpdatesMixin, BillingBase):
                 return False
             return test_clock is None or s["test_clock"] == test_clock
 
-        return [self._out(s) for s in self.store.select("subscription", keep, customer=customer)]
+        rows = self.store.select("subscription", keep, customer=customer)
+        return [self._out(s) for s in rows] if copy else rows
 
     # --- renewal ---------------------------------------------------------------------------------------
     def _job_renew(self, payload: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mocks.billing.models import BillingSettings, BillingState
+from mocks.billing.store import Store
 from mocks.kernel.clock import SandboxClock
 
 DAY = 86_400
@@ -46,3 +47,19 @@ def subscribe(state: BillingState, token: str = "pm_card_visa", amount: int = 10
 def types(state: BillingState, since: int = 0) -> list[str]:
     """Event types in emission order (oldest first), skipping the first `since` events."""
     return [e["type"] for e in reversed(state.list_events())][since:]
+
+
+def test_lists_by_customer_read_the_customer_index_and_survive_a_snapshot_restore() -> None:
+    store = Store()
+    for i in range(6):
+        store.put({"object": "invoice", "id": f"in_{i}", "customer": f"cus_{i % 2}", "created": i})
+    store.put({"object": "subscription", "id": "sub_1", "customer": "cus_1", "created": 1})
+    assert [o["id"] for o in store.select("invoice", customer="cus_1")] == ["in_5", "in_3", "in_1"]
+    assert [o["id"] for o in store.select("invoice", lambda o: o["created"] > 2, customer="cus_0")] == ["in_4"]
+    store.remove("invoice", "in_3")
+    assert [o["id"] for o in store.select("invoice", customer="cus_1")] == ["in_5", "in_1"]
+    restored = Store()
+    restored.load(store.dump())
+    assert [o["id"] for o in restored.select("invoice", customer="cus_1")] == ["in_5", "in_1"]
+    assert [o["id"] for o in restored.select("subscription", customer="cus_1")] == ["sub_1"]
+    assert restored.select("invoice", customer="cus_9") == []
