@@ -21,6 +21,7 @@ def serve_core(settings: CoreSettings | None = None) -> None:
     from core.api import create_core_app
 
     settings = settings or CoreSettings()
+    _use_uvloop()
     endpoints = wiring.endpoints_from_settings(settings)
     connections = wiring.build_connections(endpoints)
     wiring.install(connections, endpoints=endpoints)
@@ -30,6 +31,17 @@ def serve_core(settings: CoreSettings | None = None) -> None:
         wiring.install(None)
         with contextlib.suppress(Exception):  # pools bound to uvicorn's (closed) loop have nothing left open
             asyncio.run(connections.aclose())
+
+
+def _use_uvloop() -> None:
+    """Every event loop of this process on uvloop (shipped with uvicorn[standard]), not only uvicorn's: the
+    flows run on DBOS's own background loop, which asks the policy for a new loop; there every outbound
+    vendor call is loop work."""
+    try:
+        import uvloop
+    except ImportError:  # plain uvicorn: asyncio's loop is slower, not wrong
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def main() -> int:
