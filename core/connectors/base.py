@@ -132,6 +132,10 @@ class CrossLoopSemaphore:
             waiter.set_result(None)
 
 
+MIN_RATE_FACTOR = 0.125  # after 429s, never below an eighth of the configured rate
+RATE_RECOVERY_PER_CALL = 0.01  # ~50 successful calls win back a halving from 0.5
+
+
 class ClientLimiter:
     """Concurrency limit plus token bucket. Share one instance between clients of one vendor account; it may be
     used from several event loops at once (see CrossLoopSemaphore)."""
@@ -145,13 +149,33 @@ class ClientLimiter:
         self._bucket = threading.Lock()  # held only to read and update the bucket, never across an await
         self.in_flight = 0
         self.peak_in_flight = 0
+        # The vendor account's budget is shared with other clients (other apps, a load test): a 429 means the
+        # bucket's rate is more than the account has left. The bucket then halves its rate and empties, and
+        # earns the rate back a little with each request that gets through (additive increase,
+        # multiplicative decrease, as TCP does).
+        self.rate_factor = 1.0
+        self.throttled_count = 0
+
+    def throttled(self) -> None:
+        """The vendor answered 429: slow down (only a limiter with a rate has anything to slow)."""
+        if not self.limits.rate_per_s:
+            return
+        with self._bucket:
+            self.rate_factor = max(MIN_RATE_FACTOR, self.rate_factor / 2)
+            self._tokens = 0.0
+            self.throttled_count += 1
+
+    def succeeded(self) -> None:
+        if self.rate_factor < 1.0:
+            with self._bucket:
+                self.rate_factor = min(1.0, self.rate_factor + RATE_RECOVERY_PER_CALL)
 
     async def _take_token(self) -> None:
-        rate = self.limits.rate_per_s
-        if not rate:
+        if not self.limits.rate_per_s:
             return
         while True:
             with self._bucket:
+                rate = self.limits.rate_per_s * self.rate_factor
                 now = self._clock()
                 if self._stamp is not None:
                     self._tokens = min(float(max(1, self.limits.burst)), self._tokens + (now - self._stamp) * rate)
@@ -321,7 +345,10 @@ class BaseClient:
             else:
                 self._observe(response)
                 if response.status_code < 400:
+                    self.limiter.succeeded()
                     return response
+                if response.status_code == 429:
+                    self.limiter.throttled()
                 error = self._error(response)
                 retry, wait = self._retry_decision(error, response, attempt, repeatable)
             if isinstance(error, VendorError):

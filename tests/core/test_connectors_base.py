@@ -194,3 +194,50 @@ async def test_event_hooks_see_every_attempt() -> None:
                         event_hooks={"request": [on_request]}) as c:
         assert await c.list_ctas("gs1") == []
     assert seen == ["GET", "GET"]
+
+
+def test_a_429_halves_the_bucket_rate_and_successes_earn_it_back() -> None:
+    limiter = ClientLimiter(Limits(rate_per_s=20.0, burst=5))
+    limiter.throttled()
+    assert limiter.rate_factor == 0.5 and limiter.throttled_count == 1
+    for _ in range(10):
+        limiter.throttled()
+    assert limiter.rate_factor == 0.125  # floored: never starved
+    for _ in range(200):
+        limiter.succeeded()
+    assert limiter.rate_factor == 1.0
+    unlimited = ClientLimiter(Limits(max_in_flight=2))  # no rate: nothing to slow down
+    unlimited.throttled()
+    assert unlimited.rate_factor == 1.0 and unlimited.throttled_count == 0
+
+
+async def test_after_a_429_the_bucket_spaces_requests_at_the_lower_rate() -> None:
+    limiter = ClientLimiter(Limits(rate_per_s=100.0, burst=1))
+    limiter.throttled()
+    limiter.throttled()  # 25/s now, and the bucket is empty
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for _ in range(3):
+        async with limiter.slot():
+            pass
+    # Three tokens at 25/s: ~0.12 s (at the configured 100/s it would be ~0.03 s).
+    assert loop.time() - start >= 0.1
+
+
+async def test_a_connector_slows_its_limiter_when_the_vendor_answers_429() -> None:
+    answers = iter([429, 429, 200])
+
+    def vendor(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 429:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED",
+                                                                         "message": "slow down"}])
+        return httpx.Response(200, json={"records": []})
+
+    limiter = ClientLimiter(Limits(rate_per_s=1000.0, burst=5))
+    client = CsClient(base_url="http://cs", api_version=CsClient.versions[-1], transport=httpx.MockTransport(vendor),
+                      limiter=limiter, retry=FAST, access_key="k")
+    await client._request("GET", "/v1/anything")
+    assert limiter.throttled_count == 2
+    assert limiter.rate_factor == pytest.approx(0.25 + 0.01)  # halved twice, then one success
+    await client.aclose()
