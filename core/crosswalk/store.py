@@ -70,9 +70,7 @@ class Crosswalk:
         # A per-schema key, so crosswalks in separate schemas don't serialize each other's merges.
         digest = hashlib.blake2b(f"lockstep.crosswalk:{schema or ''}".encode(), digest_size=8).digest()
         self._lock_key = int.from_bytes(digest, "big", signed=True)
-        insert_fn = postgresql.insert if self._pg else sqlite.insert
-        self._insert_ignore: Callable[[Table], Any] = lambda table: insert_fn(table).on_conflict_do_nothing()
-        self._q = _Statements(self._t, self._insert_ignore)
+        self._q = _Statements(self._t, postgresql.insert if self._pg else sqlite.insert)
         self._create_schema(schema)
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -386,7 +384,7 @@ class _Statements:
     """The statements every lookup runs, built once: building a statement (and its cache key) on each call
     cost more than running it (profiled in the month-end burst)."""
 
-    def __init__(self, t: Any, insert_ignore: Callable[[Table], Any]) -> None:
+    def __init__(self, t: Any, insert: Callable[[Table], Any]) -> None:
         r, c, a = t.refs.c, t.canonical.c, t.aliases.c
         self.find = select(r.canonical_id).where(r.entity == bindparam("b_entity"), r.system == bindparam("b_system"),
                                                  r.native_id == bindparam("b_native"))
@@ -397,5 +395,5 @@ class _Statements:
         self.group_refs = select(r.entity, r.system, r.native_id, r.canonical_id, r.seq).where(
             r.canonical_id.in_(bindparam("b_members", expanding=True)))
         # RETURNING, not rowcount: drivers disagree on rowcount for INSERT ... ON CONFLICT DO NOTHING.
-        self.mint = insert_ignore(t.canonical).returning(c.canonical_id)
-        self.add_ref = insert_ignore(t.refs).returning(r.seq)
+        self.mint = insert(t.canonical).on_conflict_do_nothing().returning(c.canonical_id)
+        self.add_ref = insert(t.refs).on_conflict_do_nothing().returning(r.seq)

@@ -60,11 +60,30 @@ def parse_event(system: str, body: bytes) -> IntakeEvent:
     if parser is None:
         raise EnvelopeError(f"unknown system {system!r}")
     try:
-        return parser(data)
+        event = parser(data)
     except EnvelopeError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, OSError) as exc:
+        # OverflowError / OSError: a timestamp no clock can hold (`created: 1e30`).
         raise EnvelopeError(f"{system} event is missing or has a bad field: {exc!r}") from None
+    _check_bounds(event)
+    return event
+
+
+# What the inbox and the ordering table can store: a signed body beyond these is malformed (a 400), not a
+# database error for the sender to retry forever.
+MAX_ID_CHARS, MAX_TYPE_CHARS, MAX_VERSION = 255, 128, 2**63 - 1
+
+
+def _check_bounds(event: IntakeEvent) -> None:
+    if len(event.event_id) > MAX_ID_CHARS:
+        raise EnvelopeError(f"event id is longer than {MAX_ID_CHARS} characters")
+    if len(event.event_type) > MAX_TYPE_CHARS:
+        raise EnvelopeError(f"event type is longer than {MAX_TYPE_CHARS} characters")
+    if event.aggregate_key is not None and len(event.aggregate_key) > MAX_ID_CHARS:
+        raise EnvelopeError(f"the record the event is about has an id longer than {MAX_ID_CHARS} characters")
+    if event.aggregate_version is not None and not -MAX_VERSION <= event.aggregate_version <= MAX_VERSION:
+        raise EnvelopeError(f"event version {event.aggregate_version} is out of range (64-bit)")
 
 
 def _str(value: Any, what: str) -> str:

@@ -1,9 +1,9 @@
-"""Intake as one service function: verify -> parse -> inbox -> ordering -> router. No HTTP here.
+"""Intake as service functions: verify -> parse, then inbox -> ordering -> router. No HTTP here.
 
-`receive(...)` answers an `IntakeResult` for every outcome the sender may see; it raises only
-`SignatureError` (rejected: 400 / 401) and `EnvelopeError` (malformed: 400). Rejections are logged with
-the system, the reason and the sender's address; they never reach the inbox, so an unverified event id
-can't poison the dedupe.
+`verify_and_parse(...)` raises only `SignatureError` (rejected: 400 / 401) and `EnvelopeError` (malformed:
+400); rejections are logged with the system, the reason and the sender's address, and never reach the inbox,
+so an unverified event id can't poison the dedupe. `process` / `process_batch` answer an `IntakeResult` for
+every outcome the sender may see (the receivers hand batches to them through the runtime's IntakeBatcher).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from core.intake.router import FlowStart
 if TYPE_CHECKING:
     from core.runtime import Runtime
 
-__all__ = ["IntakeResult", "process", "process_batch", "receive", "verify_and_parse"]
+__all__ = ["IntakeResult", "process", "process_batch", "verify_and_parse"]
 
 _log = logging.getLogger("lockstep.core.intake")
 
@@ -39,11 +39,6 @@ class IntakeResult:
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "system": self.system, "event_id": self.event_id,
                 "event_type": self.event_type, "flows": [f.to_dict() for f in self.flows], "detail": self.detail}
-
-
-def receive(runtime: Runtime, system: str, headers: Mapping[str, str], body: bytes, *,
-            now: float | None = None, peer: str | None = None) -> IntakeResult:
-    return process(runtime, verify_and_parse(runtime, system, headers, body, now=now, peer=peer))
 
 
 def verify_and_parse(runtime: Runtime, system: str, headers: Mapping[str, str], body: bytes, *,

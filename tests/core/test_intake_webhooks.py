@@ -187,7 +187,14 @@ async def test_an_event_left_unfinished_by_a_crash_is_processed_on_redelivery(
     ("system", "body", "status", "code"),
     [("billing", b"not json", 400, "malformed_event"), ("billing", b"[1,2]", 400, "malformed_event"),
      ("billing", b'{"id": "evt_1"}', 400, "malformed_event"), ("cs", b'{"eventType": "x"}', 400, "malformed_event"),
-     ("hubspot", b"{}", 404, "unknown_system")],
+     ("hubspot", b"{}", 404, "unknown_system"),
+     # Beyond what the inbox can store: a timestamp no clock holds, an id past the column, a 64-bit overflow.
+     ("billing", json.dumps({"id": "evt_big", "type": "invoice.paid", "created": 10**30,
+                             "data": {"object": {"id": "in_1"}}}).encode(), 400, "malformed_event"),
+     ("billing", json.dumps({"id": "evt_" + "x" * 300, "type": "invoice.paid", "created": 1,
+                             "data": {"object": {"id": "in_1"}}}).encode(), 400, "malformed_event"),
+     ("cs", json.dumps({"eventId": "evt_" + "9" * 25, "eventType": "company.updated",
+                        "occurredAt": "2026-01-01T00:00:00Z", "data": {}}).encode(), 400, "malformed_event")],
 )
 async def test_signed_but_malformed_bodies_are_400s(client: httpx.AsyncClient, system: str, body: bytes, status: int,
                                                     code: str) -> None:
