@@ -119,6 +119,8 @@ class LiveSandbox:
                     "LOCKSTEP_CORE_COALESCE_EVENTS": os.environ.get("LOCKSTEP_CORE_COALESCE_EVENTS", "true"),
                     # Deliveries in flight per mock -> core endpoint, as the vendors deliver (concurrently).
                     "LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT": os.environ.get("LOCKSTEP_WEBHOOK_MAX_IN_FLIGHT", "8"),
+                    # One core process per CPU (core/workers.py): the core is the busiest process of a burst.
+                    "LOCKSTEP_CORE_WORKERS": os.environ.get("LOCKSTEP_CORE_WORKERS", str(min(4, os.cpu_count() or 1))),
                     **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -197,11 +199,13 @@ def _proc_cpu(pid: int) -> float | None:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant of `pid` (the core's supervisor and its workers)."""
     try:
         tasks = Path(f"/proc/{pid}/task").iterdir()
-        return [int(c) for t in tasks for c in (t / "children").read_text().split()]
+        direct = [int(c) for t in tasks for c in (t / "children").read_text().split()]
     except OSError:
         return []
+    return direct + [d for c in direct for d in _children(c)]
 
 
 def ok(response: httpx.Response) -> Any:

@@ -13,24 +13,36 @@ import sys
 from core.settings import CoreSettings
 
 
-def serve_core(settings: CoreSettings | None = None) -> None:
-    """Run the core in this process until interrupted (launches and destroys its own runtime)."""
+def serve_core(settings: CoreSettings | None = None) -> int:
+    """Run the core until interrupted: in this process (launching and destroying its own runtime), or, with
+    `workers` > 1, as that many worker processes on one port (core/workers.py)."""
+    import socket
+
     import uvicorn
 
     from core import wiring
     from core.api import create_core_app
 
     settings = settings or CoreSettings()
+    if settings.workers > 1 and settings.worker_index is None:
+        from core.workers import serve_workers
+
+        return serve_workers(settings)
     _use_uvloop()
     endpoints = wiring.endpoints_from_settings(settings)
     connections = wiring.build_connections(endpoints)
     wiring.install(connections, endpoints=endpoints)
     try:
-        uvicorn.run(create_core_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+        server = uvicorn.Server(uvicorn.Config(create_core_app(settings), host=settings.host, port=settings.port,
+                                               log_level=settings.log_level))
+        # A worker serves the socket its supervisor bound (socket() reads the family off the fd itself).
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the SIGINT it shut down on
+            server.run(sockets=None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)])
     finally:
         wiring.install(None)
         with contextlib.suppress(Exception):  # pools bound to uvicorn's (closed) loop have nothing left open
             asyncio.run(connections.aclose())
+    return 0
 
 
 def _use_uvloop() -> None:
@@ -53,8 +65,7 @@ def main() -> int:
         problems = "; ".join(f"LOCKSTEP_CORE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         print(f"core settings: {problems}", file=sys.stderr)
         return 2
-    serve_core(settings)
-    return 0
+    return serve_core(settings)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ means a bug in the core, never bad input.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -163,7 +164,10 @@ def _routes(app: FastAPI) -> None:
     def health(runtime: RuntimeDep) -> dict[str, Any]:
         return {"status": "ok" if runtime.launched else "starting", "backend": runtime.settings.backend,
                 "flows": {name: list(spec.triggers) for name, spec in sorted(flow_specs().items())},
-                "inbox": runtime.inbox.counts()}
+                "inbox": runtime.inbox.counts(),
+                # Which process answered (several core workers share the port: core/workers.py).
+                "worker": {"index": runtime.settings.worker_index or 0, "of": runtime.settings.workers,
+                           "pid": os.getpid(), "executor_id": runtime.settings.worker_executor_id or "local"}}
 
     @app.get("/flows", tags=["flows"], summary="List flows, newest first, by status and / or business key",
              responses={404: {"description": "no flow registered under that name"}})

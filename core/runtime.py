@@ -129,9 +129,10 @@ class Runtime:
                 "application_version": s.app_version,
                 "log_level": s.dbos_log_level,
                 "notification_listener_polling_interval_sec": max(s.queue_polling_interval_s, 0.01),
+                "max_executor_threads": s.dbos_threads,
             }
-            if s.executor_id:
-                config["executor_id"] = s.executor_id
+            if s.worker_executor_id:
+                config["executor_id"] = s.worker_executor_id
             if s.backend == "sqlite":
                 if s.sqlite_tuned:
                     self.dbos_engine = sqlite_engine(s.dbos_url, tuned=True)
@@ -217,7 +218,7 @@ class Runtime:
         self.flow_status = (FlowStatusReader(s.dbos_url) if s.backend == "sqlite"
                             else FlowStatusReader(s.postgres_url, schema=s.dbos_schema))
         self.router = Router(queue_name=s.flow_queue, trace_log=self.trace, coalesce=s.coalesce_events,
-                             status_of=self.flow_status.get)
+                             status_of=self.flow_status.get, enqueued_under=self.flow_status.enqueued_under)
         self.crosswalk = Crosswalk(s.crosswalk_url, schema=s.crosswalk_schema if s.backend == "postgresql" else None)
 
 

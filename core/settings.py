@@ -38,6 +38,17 @@ class CoreSettings(BaseSettings):
     app_version: str = "lockstep-core-2"
     flow_queue: str = "lockstep-flows"
     flow_concurrency: int = Field(default=32, ge=1, description="flows running at once per core process")
+    # Core processes behind one port, sharing one store (see core/workers.py): each is a full core (intake,
+    # flows from the shared queue, API) with its own GIL, executor id and a 1/N share of each vendor's
+    # client-side limits. 1: this process serves (no supervisor).
+    workers: int = Field(default=1, ge=1, le=16, description="core processes serving one port and one store")
+    # Set by the supervisor for its workers (not by users): the worker's number and the listening socket.
+    worker_index: int | None = Field(default=None, ge=0)
+    listen_fd: int | None = Field(default=None, ge=0)
+    # Threads DBOS runs its blocking database calls on (each async step's checkpoint, each workflow's
+    # outcome): a few suffice, since SQLite serializes writes anyway, and each extra thread only adds GIL
+    # hand-offs (DBOS's default is unbounded: one thread per flow in flight).
+    dbos_threads: int = Field(default=8, ge=1, le=256)
     queue_polling_interval_s: float = Field(default=0.02, gt=0, le=5)
     dbos_log_level: str = "WARNING"
 
@@ -108,6 +119,15 @@ class CoreSettings(BaseSettings):
             raise KeyError(system)
         raw: str = getattr(self, f"{system}_webhook_secret")
         return [s.strip() for s in raw.split(",") if s.strip()]
+
+    @property
+    def worker_executor_id(self) -> str | None:
+        """The DBOS executor id of this process: the configured one (None: DBOS's default, "local") for a
+        single core and for worker 0, `<id>-w<i>` for worker i. Stable per worker, because DBOS recovers at
+        launch the unfinished flows of its own executor id: a restarted worker resumes what it left."""
+        if not self.worker_index:
+            return self.executor_id
+        return f"{self.executor_id or 'local'}-w{self.worker_index}"
 
     # -- derived locations -----------------------------------------------------------------------------
 

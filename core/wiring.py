@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from core import trace
-from core.connectors.base import DEFAULT_POOL_SIZE, ClientLimiter, Limits
+from core.connectors.base import DEFAULT_POOL_SIZE, BaseClient, ClientLimiter, Limits
 from core.connectors.billing import BillingClient
 from core.connectors.crm import CrmClient
 from core.connectors.cs import CsClient
@@ -23,6 +23,8 @@ from core.connectors.erp import ErpClient
 from core.settings import CoreSettings
 
 SYSTEMS = ("crm", "erp", "billing", "cs")
+CLIENT_CLASSES: dict[str, type[BaseClient]] = {"crm": CrmClient, "erp": ErpClient, "billing": BillingClient,
+                                               "cs": CsClient}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def endpoints_from_settings(settings: CoreSettings) -> dict[str, SystemEndpoint]
         options: dict[str, Any] = {}
         if settings.client_limits == "off":
             options["limiter"] = ClientLimiter(Limits())
+        elif settings.workers > 1:  # several core processes share each vendor account's limits
+            options["limiter"] = ClientLimiter(CLIENT_CLASSES[system].default_limits.share(settings.workers))
         out[system] = SystemEndpoint(base_url=base_url, credential=getattr(settings, f"{system}_key"),
                                      api_version=getattr(settings, f"{system}_version"), transport=transport,
                                      options=options)

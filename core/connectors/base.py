@@ -82,6 +82,15 @@ class Limits:
     rate_per_s: float | None = None
     burst: int = 1
 
+    def share(self, processes: int) -> Limits:
+        """One process's part when `processes` processes hold the same vendor account: together they stay
+        within these limits (in flight and burst round down, but never to zero: one request each)."""
+        if processes <= 1:
+            return self
+        return Limits(max_in_flight=None if self.max_in_flight is None else max(1, self.max_in_flight // processes),
+                      rate_per_s=None if self.rate_per_s is None else self.rate_per_s / processes,
+                      burst=max(1, self.burst // processes))
+
 
 class CrossLoopSemaphore:
     """A counting semaphore whose waiters may sit on different event loops (and threads).

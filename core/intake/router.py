@@ -116,7 +116,9 @@ def register_flow(trigger_event_types: Iterable[str], business_key_fn: BusinessK
     `coalesce_key(event)`: only for flows that read the current state of what the event is about when they
     run (never the event's payload). Events with the same coalesce key arriving while that key's last flow
     is still ENQUEUED (not started, so it has read nothing yet) are absorbed by it instead of starting a
-    flow each: the flow will read a state that already includes them. See Router.start."""
+    flow each: the flow will read a state that already includes them. See Router.start. A coalesce key that
+    is a prefix of the business key (`<ckey>:<rest>`) is looked up in the store, so it works across core
+    processes; any other only among the flows this process started."""
     flow_name = name or workflow_fn.__name__
     triggers = tuple(trigger_event_types)
     if not triggers:
@@ -225,10 +227,15 @@ class Router:
 
     def __init__(self, *, queue_name: str, trace_log: trace.TraceLog | None = None,
                  flows: Callable[[], dict[str, FlowSpec]] = flow_specs, coalesce: bool = True,
-                 status_of: Callable[[str], Any] | None = None) -> None:
+                 status_of: Callable[[str], Any] | None = None,
+                 enqueued_under: Callable[[str, str], str | None] | None = None) -> None:
         """`status_of(workflow_id)` -> an object with `.name` and `.status`, or None (default: DBOS's own
-        lookup; the runtime passes `FlowStatusReader.get`, a light read of the same row)."""
+        lookup; the runtime passes `FlowStatusReader.get`, a light read of the same row).
+        `enqueued_under(prefix, queue)` -> the id of a flow still ENQUEUED whose id starts with prefix
+        (`FlowStatusReader.enqueued_under`): with it, coalescing sees the flows every core process enqueued,
+        not only this one's (see core/workers.py)."""
         self._queue = queue_name
+        self._enqueued_under = enqueued_under
         self._status_of = status_of or DBOS.get_workflow_status
         self._coalesce = coalesce
         self._trace = trace_log
@@ -286,6 +293,10 @@ class Router:
                             correlation_id=correlation_id, flow_id=flow_id, detail=f"event {event.event_id}")
 
     def _absorbing_flow(self, ckey: str, key: str) -> str | None:
+        if self._enqueued_under is not None and key.startswith(ckey + ":"):
+            # The store knows every process's flows: any of this aggregate's that has not started will do.
+            found = self._enqueued_under(ckey + ":", self._queue)
+            return found if found is not None and found != key else None
         with self._latest_lock:
             latest = self._latest.get(ckey)
         if latest is None or latest == key:

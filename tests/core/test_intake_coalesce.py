@@ -152,3 +152,37 @@ def test_the_light_status_read_agrees_with_dbos(runtime: Runtime) -> None:
     assert light is not None and (light.name, light.status) == (done.name, done.status) == (
         "lockstep.flow.demo_state", "SUCCESS")
     assert runtime.flow_status.get(f"state:{unique('in')}:open") is None
+
+
+def _another_process(runtime: Runtime) -> Router:
+    """What a second core process has: its own router (nothing in its memory), the same store."""
+    return Router(queue_name=runtime.settings.flow_queue, coalesce=True, status_of=runtime.flow_status.get,
+                  enqueued_under=runtime.flow_status.enqueued_under)
+
+
+def test_a_flow_another_core_process_enqueued_is_joined(runtime: Runtime, blocked: str) -> None:
+    agg = unique("in")
+    [first] = runtime.router.start(billing_event("coalesce.state.open", agg))
+    [second] = _another_process(runtime).start(billing_event("coalesce.state.paid", agg))
+    assert second.coalesced and not second.created and second.workflow_id == first.workflow_id
+    _gate(blocked).set()
+    assert wait_for(first.workflow_id).status == "SUCCESS"
+    assert DBOS.get_workflow_status(f"state:{agg}:paid") is None
+    assert RUNS[agg] == 1
+
+
+def test_the_store_lookup_matches_the_aggregate_exactly(runtime: Runtime, blocked: str) -> None:
+    """LIKE wildcards in an id are literal (PostgreSQL), and one id is never a prefix match of another's."""
+    tag = unique("in")
+    wild, tame, longer = f"{tag}_%", f"{tag}xy", f"{tag}_%9"
+    [w] = runtime.router.start(billing_event("coalesce.state.open", wild))
+    [t] = runtime.router.start(billing_event("coalesce.state.open", tame))
+    queue = runtime.settings.flow_queue
+    assert runtime.flow_status.enqueued_under(f"state:{wild}:", queue) == w.workflow_id
+    assert runtime.flow_status.enqueued_under(f"state:{tame}:", queue) == t.workflow_id
+    assert runtime.flow_status.enqueued_under(f"state:{longer}:", queue) is None
+    assert runtime.flow_status.enqueued_under(f"state:{wild}:", "another-queue") is None
+    _gate(blocked).set()
+    for workflow_id in (w.workflow_id, t.workflow_id):
+        assert wait_for(workflow_id).status == "SUCCESS"
+    assert runtime.flow_status.enqueued_under(f"state:{wild}:", queue) is None  # started: not joinable
