@@ -20,6 +20,7 @@ from core.connectors.billing import BillingClient
 from core.connectors.crm import CrmClient
 from core.connectors.cs import CsClient
 from core.connectors.erp import ErpClient
+from core.connectors.transport import AiohttpTransport
 from core.settings import CoreSettings
 
 SYSTEMS = ("crm", "erp", "billing", "cs")
@@ -74,9 +75,8 @@ def endpoints_from_settings(settings: CoreSettings) -> dict[str, SystemEndpoint]
         base_url = getattr(settings, f"{system}_url")
         transport = None
         if base_url.startswith("https://") and settings.ca_bundle is not None:
-            transport = httpx.AsyncHTTPTransport(
-                verify=ssl.create_default_context(cafile=str(settings.ca_bundle)),
-                limits=httpx.Limits(max_connections=DEFAULT_POOL_SIZE, max_keepalive_connections=DEFAULT_POOL_SIZE))
+            transport = AiohttpTransport(max_connections=DEFAULT_POOL_SIZE,
+                                         ssl_context=ssl.create_default_context(cafile=str(settings.ca_bundle)))
         options: dict[str, Any] = {}
         if settings.client_limits == "off":
             options["limiter"] = ClientLimiter(Limits())

@@ -35,6 +35,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import httpx
 
 from core.connectors.errors import ConnectorError, RateLimitedError, SchemaDriftError, VendorError
+from core.connectors.transport import AiohttpTransport
 
 __all__ = [
     "BaseClient",
@@ -278,6 +279,8 @@ class BaseClient:
         # A small keep-alive pool: httpcore checks every pooled connection (syscalls) on each request, so a
         # pool grown to dozens of connections costs more per call than it saves (profiled: ~6% of a burst).
         pool = min(pool_size, self.limiter.limits.max_in_flight or pool_size)
+        if transport is None:  # sockets: aiohttp on the wire (core/connectors/transport.py)
+            transport = AiohttpTransport(max_connections=pool)
         self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout,
                                        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
                                        event_hooks=dict(event_hooks) if event_hooks else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from pathlib import Path
 
 import httpx
@@ -42,8 +44,34 @@ def test_https_systems_trust_the_configured_ca(tmp_path: Path) -> None:
     ca.cert_pem.write_to_path(str(bundle))
     settings = CoreSettings(crm_url="https://127.0.0.1:8101", ca_bundle=bundle)
     endpoints = wiring.endpoints_from_settings(settings)
-    assert isinstance(endpoints["crm"].transport, httpx.AsyncHTTPTransport)
     assert endpoints["billing"].transport is None  # plain http: the client's own transport
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def fetch(transport: httpx.AsyncBaseTransport, port: int) -> int:
+        async with httpx.AsyncClient(transport=transport) as client:
+            return (await client.get(f"https://127.0.0.1:{port}/")).status_code
+
+    async def main() -> None:
+        served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(served)
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=served)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            assert await fetch(endpoints["crm"].transport, port) == 200  # type: ignore[arg-type]
+            other = tmp_path / "other.pem"
+            trustme.CA().cert_pem.write_to_path(str(other))
+            stranger = wiring.endpoints_from_settings(CoreSettings(crm_url="https://127.0.0.1:8101", ca_bundle=other))
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                await fetch(stranger["crm"].transport, port)  # type: ignore[arg-type]
+        finally:
+            server.close()
+
+    asyncio.run(main())
 
 
 def test_an_unknown_pinned_version_is_refused_at_startup() -> None:
