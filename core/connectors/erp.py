@@ -168,17 +168,37 @@ class ErpClient(BaseClient):
                              lines: list[LineInput] | None = None, tran_date: date | None = None,
                              due_date: date | None = None, memo: str | None = None,
                              existing: ErpInvoice | object | None = UNREAD) -> ErpInvoice:
-        """Creates or updates the invoice with this external id (e.g. the billing invoice id). Without
-        `lines` a new invoice bills the whole order. Customer and order of an existing invoice cannot change,
-        so an update does not send them. `existing`: the invoice as the caller just read it (None: it does
-        not exist), which saves this call its own read; by default the invoice is read first."""
+        """Creates or updates the invoice with this external id (e.g. the billing invoice id), then reads it
+        back. Without `lines` a new invoice bills the whole order. Customer and order of an existing invoice
+        cannot change, so an update does not send them. `existing`: the invoice as the caller just read it
+        (None: it does not exist), which saves this call its own read; by default the invoice is read first."""
         if existing is UNREAD:
             try:
                 existing = await self.get_invoice(eid(external_id))
             except NotFoundError:
                 existing = None
-        body: dict[str, Any] = {} if existing is not None else {"entity": _ref(customer),
-                                                                "createdFrom": _ref(sales_order)}
+        new = existing is None
+        if isinstance(existing, ErpInvoice) and lines is None and tran_date is None and due_date is None \
+                and memo is None:
+            return existing
+        await self.put_invoice(external_id, customer=customer if new else None,
+                               sales_order=sales_order if new else None, lines=lines, tran_date=tran_date,
+                               due_date=due_date, memo=memo)
+        return await self.get_invoice(eid(external_id))
+
+    async def put_invoice(self, external_id: str, *, customer: str | None = None, sales_order: str | None = None,
+                          lines: list[LineInput] | None = None, tran_date: date | None = None,
+                          due_date: date | None = None, memo: str | None = None) -> str | None:
+        """One upsert `PUT .../invoice/eid:<external_id>` and no reads: what a caller that knows the values
+        it wrote needs. With `customer` and `sales_order` it can create the invoice; re-sending them to an
+        existing one is no change (NetSuite refuses only a different customer or order, a `VendorError`).
+        Returns the internal id when the PUT created the invoice (the `Location` NetSuite answers a create
+        with), None when it updated one."""
+        body: dict[str, Any] = {}
+        if customer is not None:
+            body["entity"] = _ref(customer)
+        if sales_order is not None:
+            body["createdFrom"] = _ref(sales_order)
         if lines is not None:
             body["item"] = lines_body(lines)
         if tran_date is not None:
@@ -187,11 +207,9 @@ class ErpClient(BaseClient):
             body["dueDate"] = due_date.isoformat()
         if memo is not None:
             body["memo"] = memo
-        if isinstance(existing, ErpInvoice) and not body:
-            return existing
-        await self._request("PUT", f"{RECORD}/invoice/{_key(eid(external_id))}", json=body)
-        return await self.get_invoice(eid(external_id))
-
+        resp = await self._request("PUT", f"{RECORD}/invoice/{_key(eid(external_id))}", json=body)
+        location = resp.headers.get("location")
+        return location.rstrip("/").rpartition("/")[2] or None if location else None
 
 def _ref(record_id: str) -> dict[str, str]:
     if record_id.startswith("eid:"):

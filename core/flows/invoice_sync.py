@@ -200,20 +200,39 @@ async def _erp_line(order_id: str, inv: BillingInvoice) -> tuple[LineInput, str]
 
 
 async def _upsert(inv: BillingInvoice, refs: dict[str, Any], order_id: str, existing: ErpInvoice | None) -> dict:
+    """Writes the ERP invoice with one PUT and no read-back: what was written is known. `existing` None
+    means the crosswalk never linked one, so the PUT carries customer and order and may create it."""
     erp = connections().erp
     memo = _memo(inv)
     if existing is not None and (existing.status != "open" or existing.total == major(inv.total, inv.currency)):
         # Paid / voided in the ERP already (NetSuite only lets memo change then), or the amounts already
         # match (a later status of the same invoice): only the memo moves, so the order is not read again.
-        written = await erp.upsert_invoice(inv.id, customer=refs["erp"], sales_order=order_id, memo=memo,
-                                           existing=existing)
-    else:
-        line, customer = await _erp_line(order_id, inv)
-        due = (inv.due_date or inv.issued_at).date()
-        written = await erp.upsert_invoice(inv.id, customer=customer, sales_order=order_id, lines=[line],
-                                           tran_date=inv.issued_at.date(), due_date=due, memo=memo,
-                                           existing=existing)
-    return {"erp_invoice": written.id, "sales_order": written.order_id, "total": str(written.total)}
+        await erp.put_invoice(inv.id, memo=memo)
+        return {"erp_invoice": existing.id, "sales_order": existing.order_id, "total": str(existing.total)}
+    line, customer = await _erp_line(order_id, inv)
+    due = (inv.due_date or inv.issued_at).date()
+    try:
+        created = await erp.put_invoice(inv.id, customer=customer if existing is None else None,
+                                        sales_order=order_id if existing is None else None, lines=[line],
+                                        tran_date=inv.issued_at.date(), due_date=due, memo=memo)
+    except VendorError as exc:
+        if existing is not None or not _exists_otherwise(exc):
+            raise
+        # The invoice exists though the crosswalk never linked it (the core crashed between the write and the
+        # link, or its store was reset), on another order or no longer open: write it as the update it is.
+        found = await _existing_erp_invoice(inv.id)
+        if found is None:
+            raise
+        return await _upsert(inv, refs, found.order_id, found)
+    erp_id = existing.id if existing is not None else created
+    if erp_id is None:  # the PUT updated an invoice the crosswalk did not know (see above): ask for its id
+        erp_id = (await erp.get_invoice(eid(inv.id))).id
+    return {"erp_invoice": erp_id, "sales_order": order_id, "total": str(line.rate)}
+
+
+def _exists_otherwise(exc: VendorError) -> bool:
+    """NetSuite's refusals of an upsert that hit an existing invoice it cannot turn into this one."""
+    return "cannot be changed" in exc.message or "only memo and externalId can change" in exc.message
 
 
 async def _existing_erp_invoice(invoice_id: str) -> ErpInvoice | None:
@@ -221,6 +240,13 @@ async def _existing_erp_invoice(invoice_id: str) -> ErpInvoice | None:
         return await connections().erp.get_invoice(eid(invoice_id))
     except NotFoundError:
         return None
+
+
+def _linked_erp_invoice(invoice_id: str) -> str | None:
+    """The ERP invoice the crosswalk links to this billing invoice (this flow's earlier runs wrote it)."""
+    xw = crosswalk()
+    canonical = xw.lookup("invoice", "billing", invoice_id)
+    return None if canonical is None else xw.native(canonical, "erp")
 
 
 @DBOS.step(name="invoice_sync.sync", **WAIT)
@@ -250,7 +276,9 @@ async def _erp_invoice(invoice_id: str) -> dict[str, Any]:
     if inv.total < 0:
         note("erp invoice", "skipped", f"{inv.id}: negative total {inv.total} (a credit, not an invoice)")
         return {"status": "skipped", "why": "negative total", "refs": refs}
-    existing = await _existing_erp_invoice(inv.id)
+    # Read the ERP invoice only when one was written before: a first sync (most) is one PUT.
+    linked = _linked_erp_invoice(inv.id)
+    existing = await _existing_erp_invoice(inv.id) if linked else None
     order_id = existing.order_id if existing is not None else refs["sales_order"]
     try:
         written = await _upsert(inv, refs, order_id, existing)
@@ -262,7 +290,8 @@ async def _erp_invoice(invoice_id: str) -> dict[str, Any]:
         if any(line.proration for line in inv.lines):
             raise _NoRoomYet(f"order {order_id} has no room for proration invoice {inv.id} yet") from exc
         return {"status": "no_room", "why": exc.message, "refs": refs}
-    return {"status": "synced", **written, "canonical": _link(invoice_id, written["erp_invoice"]), "refs": refs}
+    canonical = _link(invoice_id, written["erp_invoice"], linked)
+    return {"status": "synced", **written, "canonical": canonical, "refs": refs}
 
 
 @DBOS.step(name="invoice_sync.erp_supplementary_order", **STEP)
@@ -330,10 +359,11 @@ async def _recompute_receivables(billing_customer: str, crm_account: str) -> dic
     return {"ar_balance_minor": owed, "currency": currency, "open_invoices": len(open_invoices)}
 
 
-def _link(invoice_id: str, erp_invoice_id: str) -> str:
+def _link(invoice_id: str, erp_invoice_id: str, linked: str | None = None) -> str:
     xw = crosswalk()
     canonical = xw.get_or_create("invoice", "billing", invoice_id)
-    xw.link(canonical, "erp", erp_invoice_id)
+    if linked != erp_invoice_id:
+        xw.link(canonical, "erp", erp_invoice_id)
     return str(canonical)
 
 

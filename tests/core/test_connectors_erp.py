@@ -186,3 +186,22 @@ async def test_invoice_upsert_with_the_callers_read_skips_its_own(app: Any, sand
     gets = [r["path"] for r in (await sandbox.journal(method="GET"))[before:]]
     assert len(gets) == 3, gets  # only the read-back after each write
     assert await count(sandbox, "invoice") == 1
+
+
+async def test_put_invoice_answers_the_created_id_and_reads_nothing(app: Any, sandbox: Sandbox) -> None:
+    """`put_invoice` is one PUT: the internal id from NetSuite's `Location` when it created the invoice, None
+    when it updated one; re-sending the same customer and order is no change, another order is refused."""
+    async with client(app) as c:
+        await c.upsert_customer(ACC, ACME)
+        order = await c.create_sales_order(idempotency_key="k-put", customer=eid(ACC), lines=plat())
+        other = await c.create_sales_order(idempotency_key="k-put-2", customer=eid(ACC), lines=plat())
+        before = len(await sandbox.journal())
+        created = await c.put_invoice("in_789", customer=eid(ACC), sales_order=order.id, memo="open")
+        again = await c.put_invoice("in_789", customer=eid(ACC), sales_order=order.id, memo="paid")
+        calls = (await sandbox.journal())[before:]
+        with pytest.raises(VendorError, match="cannot be changed"):
+            await c.put_invoice("in_789", customer=eid(ACC), sales_order=other.id)
+        invoice = await c.get_invoice(eid("in_789"))
+    assert [r["method"] for r in calls] == ["PUT", "PUT"]
+    assert created == invoice.id and again is None
+    assert invoice.order_id == order.id and await count(sandbox, "invoice") == 1

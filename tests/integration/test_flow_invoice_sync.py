@@ -287,3 +287,60 @@ async def test_invoice_sync_erp_drift_parks_then_replays_once(sandbox: Sandbox) 
     creates = [r for r in await sandbox.journal("erp", method="PUT", limit=1000)
                if str(r.get("path", "")).endswith(f"eid:{inv_id}")]
     assert creates, "no ERP invoice write recorded"
+
+
+async def test_invoice_sync_first_write_is_one_put_without_reads(sandbox: Sandbox) -> None:
+    """An invoice the crosswalk never linked is written with one PUT (customer, order, line), not looked up
+    first nor read back: the ERP journal holds no GET of it before the test's own reads."""
+    acct = await setup_account(sandbox, subscribe=False)
+    sub = ok(await sandbox.clients["billing"].post("/v1/subscriptions", data={
+        "customer": acct.billing, "items[0][price]": acct.price, "items[0][quantity]": 6,
+        "metadata[erp_sales_order]": acct.order}))
+    await sandbox.quiesce()
+    inv_id = sub["latest_invoice"]
+    calls = [r for r in await sandbox.journal("erp", limit=5000) if str(r.get("path", "")).endswith(f"eid:{inv_id}")]
+    puts = [r for r in calls if r["method"] == "PUT"]
+    assert puts and all(r["status"] == 204 for r in puts), calls
+    first_put = min(r["seq"] for r in puts)
+    assert not [r for r in calls if r["method"] == "GET" and r["seq"] < first_put], calls
+    assert not [r for r in calls if r.get("status") == 404], calls
+    erp = await erp_invoice(sandbox, inv_id)
+    assert erp is not None and erp["total"] == pytest.approx(60.0) and "status paid" in erp["memo"]
+    xw = sandbox.runtime.crosswalk
+    assert xw.native(xw.lookup("invoice", "billing", inv_id), "erp") == erp["id"]
+
+
+async def test_invoice_sync_adopts_an_erp_invoice_the_crosswalk_never_linked(sandbox: Sandbox) -> None:
+    """The ERP already holds the invoice (written before the core's store was reset, say) on another order
+    and with a wrong amount: the optimistic create is refused ("createdFrom cannot be changed"), the flow
+    reads the invoice and updates it in place: right amount and status, same order, one ERP invoice."""
+    acct = await setup_account(sandbox, subscribe=False)
+    erp, billing = sandbox.clients["erp"], sandbox.clients["billing"]
+    ok(await erp.post(f"{RECORD}/salesOrder", json={
+        "entity": {"id": acct.erp}, "externalId": f"so2-{acct.name}",
+        "item": {"items": [{"item": {"externalId": ITEM_EID}, "quantity": 1, "rate": 500}]}}))
+    other_order = ok(await erp.get(f"{RECORD}/salesOrder/eid:so2-{acct.name}"))["id"]
+    with Interceptor(sandbox, lambda e: e["type"].startswith("invoice.")
+                     and e["data"]["object"].get("customer") == acct.billing) as net:
+        sub = ok(await billing.post("/v1/subscriptions", data={
+            "customer": acct.billing, "items[0][price]": acct.price, "items[0][quantity]": 3,
+            "metadata[erp_sales_order]": acct.order}))
+        await sandbox.quiesce()
+        inv_id = sub["latest_invoice"]
+        ok(await erp.put(f"{RECORD}/invoice/eid:{inv_id}", json={
+            "entity": {"id": acct.erp}, "createdFrom": {"id": other_order}, "memo": "written elsewhere",
+            "item": {"items": [{"item": {"externalId": ITEM_EID}, "quantity": 1, "rate": 1}]}}))
+        before = ok(await erp.get(f"{RECORD}/invoice/eid:{inv_id}"))
+        await net.deliver("invoice.paid")
+        await sandbox.quiesce()
+    refused = [r for r in await sandbox.journal("erp", method="PUT", limit=5000)
+               if str(r.get("path", "")).endswith(f"eid:{inv_id}") and r.get("status") == 400]
+    assert refused, "the optimistic create was never tried"
+    after = await erp_invoice(sandbox, inv_id)
+    assert after is not None and after["id"] == before["id"]
+    assert after["createdFrom"]["id"] == other_order
+    assert after["total"] == pytest.approx(30.0) and "status paid" in after["memo"], after
+    flows = await flows_for(sandbox, f"invoice-sync:{inv_id}:")
+    assert flows and all(f["status"] == "SUCCESS" for f in flows), flows
+    xw = sandbox.runtime.crosswalk
+    assert xw.native(xw.lookup("invoice", "billing", inv_id), "erp") == after["id"]
