@@ -128,7 +128,7 @@ class Runtime:
                 "system_database_url": s.dbos_url,
                 "application_version": s.app_version,
                 "log_level": s.dbos_log_level,
-                "notification_listener_polling_interval_sec": max(s.queue_polling_interval_s, 0.01),
+                "notification_listener_polling_interval_sec": s.dbos_notification_polling_s,
                 "max_executor_threads": s.dbos_threads,
             }
             if s.worker_executor_id:
