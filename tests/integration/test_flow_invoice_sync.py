@@ -137,6 +137,21 @@ async def flows_for(sandbox: Sandbox, prefix: str) -> list[dict[str, Any]]:
     return [f for f in await sandbox.flows(limit=500) if f["workflow_id"].startswith(prefix)]
 
 
+async def subscribe(sandbox: Sandbox, acct: Acct, *, quantity: int) -> str:
+    """A subscription billed on the account's contract order; its first invoice's id, once all is quiet."""
+    sub = ok(await sandbox.clients["billing"].post("/v1/subscriptions", data={
+        "customer": acct.billing, "items[0][price]": acct.price, "items[0][quantity]": quantity,
+        "metadata[erp_sales_order]": acct.order}))
+    await sandbox.quiesce()
+    return str(sub["latest_invoice"])
+
+
+def hold_invoice_events(sandbox: Sandbox, acct: Acct) -> Interceptor:
+    """Holds the account's `invoice.*` deliveries until the test delivers them (`deliver`)."""
+    return Interceptor(sandbox, lambda e: e["type"].startswith("invoice.")
+                       and e["data"]["object"].get("customer") == acct.billing)
+
+
 class Interceptor:
     """Sits in front of the core's billing webhook endpoint: holds the deliveries `hold(body)` picks (answering
     200, as a slow network would have swallowed them for now) and passes the rest through; `release(order)`
@@ -208,14 +223,8 @@ async def test_invoice_sync_happy_path(sandbox: Sandbox) -> None:
 async def test_invoice_sync_out_of_order_and_duplicates(sandbox: Sandbox) -> None:
     """invoice.paid is delivered (twice) before invoice.finalized: the ERP ends with the paid state."""
     acct = await setup_account(sandbox, subscribe=False)
-    billing = sandbox.clients["billing"]
-    with Interceptor(sandbox, lambda e: e["type"].startswith("invoice.")
-                     and e["data"]["object"].get("customer") == acct.billing) as net:
-        sub = ok(await billing.post("/v1/subscriptions", data={
-            "customer": acct.billing, "items[0][price]": acct.price, "items[0][quantity]": 3,
-            "metadata[erp_sales_order]": acct.order}))
-        await sandbox.quiesce()
-        inv_id = sub["latest_invoice"]
+    with hold_invoice_events(sandbox, acct) as net:
+        inv_id = await subscribe(sandbox, acct, quantity=3)
         assert await erp_invoice(sandbox, inv_id) is None  # nothing delivered yet
         await net.deliver("invoice.paid")
         await net.deliver("invoice.paid")
@@ -293,11 +302,7 @@ async def test_invoice_sync_first_write_is_one_put_without_reads(sandbox: Sandbo
     """An invoice the crosswalk never linked is written with one PUT (customer, order, line), not looked up
     first nor read back: the ERP journal holds no GET of it before the test's own reads."""
     acct = await setup_account(sandbox, subscribe=False)
-    sub = ok(await sandbox.clients["billing"].post("/v1/subscriptions", data={
-        "customer": acct.billing, "items[0][price]": acct.price, "items[0][quantity]": 6,
-        "metadata[erp_sales_order]": acct.order}))
-    await sandbox.quiesce()
-    inv_id = sub["latest_invoice"]
+    inv_id = await subscribe(sandbox, acct, quantity=6)
     calls = [r for r in await sandbox.journal("erp", limit=5000) if str(r.get("path", "")).endswith(f"eid:{inv_id}")]
     puts = [r for r in calls if r["method"] == "PUT"]
     assert puts and all(r["status"] == 204 for r in puts), calls
@@ -315,18 +320,13 @@ async def test_invoice_sync_adopts_an_erp_invoice_the_crosswalk_never_linked(san
     and with a wrong amount: the optimistic create is refused ("createdFrom cannot be changed"), the flow
     reads the invoice and updates it in place: right amount and status, same order, one ERP invoice."""
     acct = await setup_account(sandbox, subscribe=False)
-    erp, billing = sandbox.clients["erp"], sandbox.clients["billing"]
+    erp = sandbox.clients["erp"]
     ok(await erp.post(f"{RECORD}/salesOrder", json={
         "entity": {"id": acct.erp}, "externalId": f"so2-{acct.name}",
         "item": {"items": [{"item": {"externalId": ITEM_EID}, "quantity": 1, "rate": 500}]}}))
     other_order = ok(await erp.get(f"{RECORD}/salesOrder/eid:so2-{acct.name}"))["id"]
-    with Interceptor(sandbox, lambda e: e["type"].startswith("invoice.")
-                     and e["data"]["object"].get("customer") == acct.billing) as net:
-        sub = ok(await billing.post("/v1/subscriptions", data={
-            "customer": acct.billing, "items[0][price]": acct.price, "items[0][quantity]": 3,
-            "metadata[erp_sales_order]": acct.order}))
-        await sandbox.quiesce()
-        inv_id = sub["latest_invoice"]
+    with hold_invoice_events(sandbox, acct) as net:
+        inv_id = await subscribe(sandbox, acct, quantity=3)
         ok(await erp.put(f"{RECORD}/invoice/eid:{inv_id}", json={
             "entity": {"id": acct.erp}, "createdFrom": {"id": other_order}, "memo": "written elsewhere",
             "item": {"items": [{"item": {"externalId": ITEM_EID}, "quantity": 1, "rate": 1}]}}))
