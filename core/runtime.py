@@ -56,6 +56,24 @@ def transient(exc: BaseException) -> bool:
     return getattr(exc, "retryable", True) is not False
 
 
+class StepRetryOneLiner(logging.Filter):
+    """DBOS logs every automatic step retry as a WARNING with the whole traceback. A retry is the flow working
+    as designed (a 5xx, a 429, waiting for another flow to link or amend something), so keep it to one line,
+    the exception's type and message; a flow that fails for good is logged and parked with its reason."""
+
+    PREFIX = "Step being automatically retried"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.msg.__class__ is str and record.msg.startswith(self.PREFIX):
+            exc = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", None
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_RETRY_ONE_LINER = StepRetryOneLiner()
+
+
 class RuntimeBusyError(Exception):
     """Another Runtime is launched in this process."""
     pass
@@ -140,6 +158,7 @@ class Runtime:
             else:
                 config["dbos_system_schema"] = s.dbos_schema
             DBOS(config=config)  # type: ignore[arg-type]
+            logging.getLogger("dbos").addFilter(_RETRY_ONE_LINER)  # the same filter object: added once
             bind_services(self.dlq, self.trace)
             trace.activate(self.trace)
             DBOS.launch()

@@ -6,6 +6,7 @@ Demo flows are registered at import (before any launch), as real flows will be.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import Counter
@@ -134,6 +135,36 @@ def test_a_failing_step_is_retried_until_it_succeeds(runtime: Runtime) -> None:
     assert status.status == "SUCCESS"
     assert DBOS.retrieve_workflow(wid).get_result() == 3  # two failures, then the third attempt
     assert EFFECTS[f"{wid}:flaky"] == 3
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_step_retry_is_logged_as_one_line_with_its_error(runtime: Runtime) -> None:
+    """DBOS logs each automatic retry with the whole traceback; the runtime keeps it to one line that still
+    says what failed."""
+    dbos_log, seen = logging.getLogger("dbos"), _Records()
+    level = dbos_log.level
+    dbos_log.addHandler(seen)
+    dbos_log.setLevel(logging.WARNING)
+    try:
+        obj = unique("in")
+        FAILS_LEFT[f"retry:invoice:{obj}"] = 2
+        wid, _ = start(runtime, "test.retry", obj)
+        assert wait_for(wid).status == "SUCCESS"
+    finally:
+        dbos_log.removeHandler(seen)
+        dbos_log.setLevel(level)
+    retries = [r for r in seen.records if r.getMessage().startswith("Step being automatically retried")]
+    assert len(retries) >= 2, [r.getMessage() for r in seen.records]
+    assert all(r.exc_info is None for r in retries)
+    assert all("ConnectionError: ERP said 503" in r.getMessage() for r in retries), [r.getMessage() for r in retries]
 
 
 def test_exhausted_retries_park_the_flow_with_the_last_error(runtime: Runtime) -> None:
