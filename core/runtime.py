@@ -64,7 +64,7 @@ class StepRetryOneLiner(logging.Filter):
     PREFIX = "Step being automatically retried"
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.msg.__class__ is str and record.msg.startswith(self.PREFIX):
+        if record.exc_info and isinstance(record.msg, str) and record.msg.startswith(self.PREFIX):
             exc = record.exc_info[1]
             record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {exc}", None
             record.exc_info, record.exc_text = None, None

@@ -208,8 +208,8 @@ class ErpClient(BaseClient):
         if memo is not None:
             body["memo"] = memo
         resp = await self._request("PUT", f"{RECORD}/invoice/{_key(eid(external_id))}", json=body)
-        location = resp.headers.get("location")
-        return location.rstrip("/").rpartition("/")[2] or None if location else None
+        created_at = resp.headers.get("location", "").rstrip("/")
+        return created_at.rpartition("/")[2] or None
 
 def _ref(record_id: str) -> dict[str, str]:
     if record_id.startswith("eid:"):

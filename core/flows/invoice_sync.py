@@ -69,6 +69,8 @@ TRIGGERS = [f"billing:invoice.{t}" for t in ("finalized", "updated", "paid", "pa
                                              "marked_uncollectible")]
 NO_ROOM = "exceeds the amount left to bill"
 ORDER_MOVED = "belongs to another customer"
+# An upsert that met an existing invoice on another customer / order, or one no longer open.
+EXISTS_OTHERWISE = ("cannot be changed", "only memo and externalId can change")
 
 
 # ---- shared helpers (flows 2, 3, 4, 6) ---------------------------------------------------------------------
@@ -232,7 +234,7 @@ async def _upsert(inv: BillingInvoice, refs: dict[str, Any], order_id: str, exis
 
 def _exists_otherwise(exc: VendorError) -> bool:
     """NetSuite's refusals of an upsert that hit an existing invoice it cannot turn into this one."""
-    return "cannot be changed" in exc.message or "only memo and externalId can change" in exc.message
+    return any(refusal in exc.message for refusal in EXISTS_OTHERWISE)
 
 
 async def _existing_erp_invoice(invoice_id: str) -> ErpInvoice | None:
@@ -242,11 +244,12 @@ async def _existing_erp_invoice(invoice_id: str) -> ErpInvoice | None:
         return None
 
 
-def _linked_erp_invoice(invoice_id: str) -> str | None:
-    """The ERP invoice the crosswalk links to this billing invoice (this flow's earlier runs wrote it)."""
+def _linked_erp_invoice(invoice_id: str) -> tuple[str | None, str | None]:
+    """(canonical invoice, the ERP invoice linked to it) as the crosswalk knows this billing invoice; the ERP
+    one is there once an earlier run of this flow wrote it."""
     xw = crosswalk()
     canonical = xw.lookup("invoice", "billing", invoice_id)
-    return None if canonical is None else xw.native(canonical, "erp")
+    return (None, None) if canonical is None else (str(canonical), xw.native(canonical, "erp"))
 
 
 @DBOS.step(name="invoice_sync.sync", **WAIT)
@@ -277,7 +280,7 @@ async def _erp_invoice(invoice_id: str) -> dict[str, Any]:
         note("erp invoice", "skipped", f"{inv.id}: negative total {inv.total} (a credit, not an invoice)")
         return {"status": "skipped", "why": "negative total", "refs": refs}
     # Read the ERP invoice only when one was written before: a first sync (most) is one PUT.
-    linked = _linked_erp_invoice(inv.id)
+    canonical, linked = _linked_erp_invoice(inv.id)
     existing = await _existing_erp_invoice(inv.id) if linked else None
     order_id = existing.order_id if existing is not None else refs["sales_order"]
     try:
@@ -290,7 +293,7 @@ async def _erp_invoice(invoice_id: str) -> dict[str, Any]:
         if any(line.proration for line in inv.lines):
             raise _NoRoomYet(f"order {order_id} has no room for proration invoice {inv.id} yet") from exc
         return {"status": "no_room", "why": exc.message, "refs": refs}
-    canonical = _link(invoice_id, written["erp_invoice"], linked)
+    canonical = _link(invoice_id, written["erp_invoice"], canonical, linked)
     return {"status": "synced", **written, "canonical": canonical, "refs": refs}
 
 
@@ -359,12 +362,14 @@ async def _recompute_receivables(billing_customer: str, crm_account: str) -> dic
     return {"ar_balance_minor": owed, "currency": currency, "open_invoices": len(open_invoices)}
 
 
-def _link(invoice_id: str, erp_invoice_id: str, linked: str | None = None) -> str:
+def _link(invoice_id: str, erp_invoice_id: str, canonical: str | None = None, linked: str | None = None) -> str:
+    """Links the billing and ERP invoices; `canonical` / `linked`: what the caller read of them already."""
     xw = crosswalk()
-    canonical = xw.get_or_create("invoice", "billing", invoice_id)
+    if canonical is None:
+        canonical = str(xw.get_or_create("invoice", "billing", invoice_id))
     if linked != erp_invoice_id:
         xw.link(canonical, "erp", erp_invoice_id)
-    return str(canonical)
+    return canonical
 
 
 async def sync_invoice(invoice_id: str) -> dict[str, Any]:
